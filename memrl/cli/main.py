@@ -1,0 +1,148 @@
+"""The ``memrl`` command: ``envs``, ``rewards``, ``inspect`` (and ``eval`` when installed).
+
+User errors print one line and exit with code 2; nothing a user typed ends in a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+from memrl.errors import UserError
+
+
+def _cmd_envs(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from memrl.env.registry import list_envs
+
+    table = Table("id", "description", title="registered environments")
+    for s in list_envs():
+        table.add_row(s.id, s.description)
+    Console().print(table)
+    return 0
+
+
+def _cmd_rewards(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from memrl.scoring import list_rewards
+
+    table = Table("name", "description", title="reward plugins")
+    for name, description in list_rewards():
+        table.add_row(name, description)
+    Console().print(table)
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from memrl.rollout.inspect import render_html, render_terminal
+    from memrl.rollout.jsonl import load_trajectories
+
+    trajectories = load_trajectories(args.file)
+    if args.episode is not None:
+        if not 0 <= args.episode < len(trajectories):
+            raise UserError(f"--episode {args.episode} is out of range; {args.file} holds {len(trajectories)} episodes (0..{len(trajectories) - 1})")
+        chosen = {args.episode: trajectories[args.episode]}
+    else:
+        chosen = dict(enumerate(trajectories[: args.limit]))
+    if args.html:
+        Path(args.html).write_text(render_html(list(chosen.values())), encoding="utf-8")
+        print(f"wrote {args.html} ({len(chosen)} episodes)")
+        return 0
+    console = Console()
+    for i, traj in chosen.items():
+        render_terminal(traj, i, console, memory=not args.no_memory)
+    return 0
+
+
+def _cmd_rollout(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from memrl.env.registry import make
+    from memrl.models import load_model_and_tokenizer
+    from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_backend, save_trajectories
+    from memrl.rollout.summary import summarize
+
+    make(args.env)  # fail fast on an unknown id, before loading a model
+    model, tokenizer = load_model_and_tokenizer(args.model)
+    backend = make_backend(args.backend, model=model, tokenizer=tokenizer)
+    engine = RolloutEngine(
+        backend,
+        limits=RolloutLimits(max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens),
+        sampling=SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed),
+    )
+    tasks = make(args.env).make_tasks(args.split, args.tasks, args.seed)
+    trajectories = engine.rollout(lambda: make(args.env), tasks, group_size=args.group_size, seed=args.seed)
+    save_trajectories(args.out, trajectories)
+    table = Table("metric", "value", title=f"{args.env} · {len(trajectories)} episodes · {args.model or 'embedded SmolLM2-135M-Instruct'}")
+    for key, value in summarize(trajectories).items():
+        table.add_row(key, f"{value:.3f}")
+    stats = engine.stats
+    table.add_row("time/rollout_s", f"{stats.total_s:.1f}")
+    table.add_row("time/outside_generate_share", f"{stats.outside_generate_s / max(stats.total_s, 1e-9):.4f}")
+    Console().print(table)
+    print(f"saved {args.out}; look at an episode with: memrl inspect {args.out} --episode 0")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="memrl", description="RL post-training for LLM agents that manage their own memory.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("envs", help="list registered environments", description="List registered environments.")
+    p.set_defaults(func=_cmd_envs)
+
+    p = sub.add_parser("rewards", help="list reward plugins", description="List reward plugins (built-in, entry points).")
+    p.set_defaults(func=_cmd_rewards)
+
+    p = sub.add_parser("rollout", help="play episodes of an environment with a model and save them",
+                       description="Play G episodes per task on a model (default: the embedded SmolLM2-135M-Instruct) and save the trajectories as JSONL.")
+    p.add_argument("--env", default="memrl/FactRecall-v0", help="environment id (see `memrl envs`)")
+    p.add_argument("--model", default=None, help="HF model id or local path; default: the embedded SmolLM2-135M-Instruct")
+    p.add_argument("--backend", default="hf", help="hf | vllm | vllm-server")
+    p.add_argument("--tasks", type=int, default=2, help="number of tasks")
+    p.add_argument("--group-size", type=int, default=4, help="episodes per task (G)")
+    p.add_argument("--split", default="validation", help="train | validation | test")
+    p.add_argument("--max-new-tokens", type=int, default=96, help="new tokens per turn")
+    p.add_argument("--max-context-tokens", type=int, default=2048, help="prompt + new tokens of one model call")
+    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (0 = greedy)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/rollouts.jsonl", help="where to save the trajectories")
+    p.set_defaults(func=_cmd_rollout)
+
+    p = sub.add_parser("inspect", help="show saved episodes from a trajectory JSONL file",
+                       description="Show saved episodes: policy vs env text, segment boundaries, memory after each turn.")
+    p.add_argument("file", help="a trajectory JSONL file (from a recipe's --save-rollouts or save_trajectories)")
+    p.add_argument("--episode", type=int, default=None, help="show only this episode (0-based)")
+    p.add_argument("--limit", type=int, default=3, help="how many episodes to show when --episode is not given")
+    p.add_argument("--html", default=None, metavar="OUT.html", help="write a browser page instead of printing")
+    p.add_argument("--no-memory", action="store_true", help="do not print the memory store after each turn")
+    p.set_defaults(func=_cmd_inspect)
+
+    if importlib.util.find_spec("memrl.eval") is not None:
+        from memrl.eval.cli import add_eval_parser
+
+        add_eval_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as e:
+        print(f"memrl {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The environment contract: Gymnasium-style, text in and text out.
+
+``reset(*, seed, options) -> (messages, info)`` and ``step(text) -> (messages, reward,
+terminated, truncated, info)``. ``messages`` is always the whole context the model sees next.
+``info["context"]`` says how it relates to what the model saw before:
+
+- ``"append"``: the new messages are the old ones + the model's reply + new env messages, so the
+  rollout engine can extend the token ids it already has (no re-rendering, no drift);
+- ``"rewrite"``: anything else (a stage reset, a summary, a prune, MEM1's consolidation), so the
+  engine starts a new segment with exactly what the model is shown.
+
+Subclasses fill four hooks: :meth:`sample_task`, :meth:`begin`, :meth:`finish` and, for
+multi-stage episodes, :meth:`after_turn`. Tools are methods marked with ``@tool``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from memrl.actions import Action, Protocol, ToolCall, parse_action
+from memrl.env.tools import call_tool, collect_tools, tools_prompt
+from memrl.memory import Context, make_store
+
+Messages = list[dict[str, str]]
+
+
+class MemoryEnv:
+    """Base class of memrl's text environments (see the module docstring for the contract)."""
+
+    protocol: Protocol = Protocol()
+    max_turns: int = 8
+    tool_role: str = "tool"
+    turn_limit_penalty: float = 0.0
+    spec: Any = None  # set by the registry's make()
+    hidden_tools: tuple[str, ...] = ()
+
+    def __init__(self, *, max_turns: int | None = None, memory: str = "inprocess", **memory_kwargs: Any):
+        if max_turns is not None:
+            if max_turns < 1:
+                raise ValueError(f"max_turns ({max_turns}) must be at least 1")
+            self.max_turns = max_turns
+        self._memory_kind, self._memory_kwargs = memory, memory_kwargs
+        self._tools = collect_tools(self)
+        self.tool_specs = {name: spec for name, (spec, _) in self._tools.items()}
+        self.memory = None
+        self.context: Context | None = None
+        self.done = True
+
+    # -- hooks -------------------------------------------------------------------------------
+    def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
+        """``n`` seeded tasks of a split (train / validation / test never share a task)."""
+        raise NotImplementedError(f"{type(self).__name__} has no task generator; pass tasks explicitly")
+
+    def sample_task(self, rng: random.Random) -> dict[str, Any]:
+        """A task drawn from the environment's own generator (used when reset gets no task)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement sample_task()")
+
+    def begin(self, task: dict[str, Any]) -> None:
+        """Fill ``self.context`` with the first messages of the episode."""
+        raise NotImplementedError(f"{type(self).__name__} must implement begin()")
+
+    def finish(self, answer: str) -> float:
+        """Score the final answer, record it in ``self.outcome``, return the terminal reward."""
+        raise NotImplementedError(f"{type(self).__name__} must implement finish()")
+
+    def after_turn(self, action: Action) -> bool:
+        """Advance stages after a non-final turn; return True to end the episode (terminated)."""
+        return False
+
+    # -- the contract ------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Messages, dict]:
+        options = options or {}
+        self.rng = random.Random(seed)
+        self.task = dict(options["task"]) if options.get("task") is not None else self.sample_task(self.rng)
+        if self.memory is not None:
+            self.memory.close()
+        self.memory = make_store(self._memory_kind, **self._memory_kwargs)
+        self.context = Context()
+        self.turn, self.format_errors, self.done = 0, 0, False
+        self.outcome: dict[str, Any] = {}
+        self.begin(self.task)
+        self._seen = self.context.to_messages()
+        return list(self._seen), self._info("rewrite", None)
+
+    def step(self, text: str) -> tuple[Messages, float, bool, bool, dict]:
+        if self.done:
+            raise RuntimeError("step() called on a finished episode; call reset() first")
+        self.turn += 1
+        text = text if isinstance(text, str) else ""
+        action = parse_action(text, self.tool_specs, self.protocol)
+        self.context.append("assistant", text)
+        if not action.ok:
+            self.format_errors += 1
+        reward, terminated = 0.0, False
+        if action.answer is not None and not action.tool_calls:
+            reward, terminated = float(self.finish(action.answer)), True
+        else:
+            if not action.ok:
+                self.context.append(self.tool_role, action.error_message)
+            for call in action.tool_calls:
+                self.context.append(self.tool_role, self.run_tool(call))
+            terminated = bool(self.after_turn(action))
+        truncated = not terminated and self.turn >= self.max_turns
+        if truncated:
+            self.outcome.setdefault("truncated", "turn_limit")
+            reward += self.turn_limit_penalty
+        self.done = terminated or truncated
+        messages = self.context.to_messages()
+        mode = "append" if self._extends(messages, text) else "rewrite"
+        self._seen = messages
+        return list(messages), reward, terminated, truncated, self._info(mode, action)
+
+    # -- helpers for subclasses --------------------------------------------------------------
+    def run_tool(self, call: ToolCall) -> str:
+        """Run one validated tool call; the returned text is what the model sees."""
+        _, method = self._tools[call.name]
+        return call_tool(method, call.arguments)
+
+    def system_prompt(self, instructions: str) -> str:
+        """Instructions followed by the generated tool schemas."""
+        specs = list(self.tool_specs.values())
+        return f"{instructions}\n\n{tools_prompt(specs)}" if specs else instructions
+
+    def close(self) -> None:
+        if self.memory is not None:
+            self.memory.close()
+
+    # -- internals ---------------------------------------------------------------------------
+    def _extends(self, messages: Messages, text: str) -> bool:
+        seen = self._seen
+        n = len(seen)
+        return (
+            len(messages) > n
+            and messages[:n] == seen
+            and messages[n] == {"role": "assistant", "content": text}
+        )
+
+    def _info(self, mode: str, action: Action | None) -> dict[str, Any]:
+        ops = dict(self.memory.ops) if self.memory is not None else {}
+        for kind, count in self.context.ops.items():
+            ops[kind] = ops.get(kind, 0) + count
+        return {
+            "context": mode,
+            "turn": self.turn,
+            "format_error": None if action is None or action.ok else action.error_message,
+            "memory_ops": ops,
+            "outcome": dict(self.outcome),
+        }

@@ -1,0 +1,60 @@
+"""The environment contract, checked: run over every registered environment by the test suite.
+
+Like Gymnasium's ``check_env``: types of every return value, seeded determinism, tool schemas
+that are valid JSON-schema objects, and robustness to junk model output (it never raises and
+the episode still ends within ``max_turns``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+JUNK = ["", "   ", "<tool_call>{not json</tool_call>", "<answer>", "\x00\x07" * 10, "<think>hmm</think>", "x" * 5000]
+
+
+def _check_messages(messages: Any, where: str) -> None:
+    assert isinstance(messages, list) and messages, f"{where}: messages must be a non-empty list"
+    for m in messages:
+        assert isinstance(m, dict) and set(m) >= {"role", "content"}, f"{where}: bad message {m!r:.80}"
+        assert isinstance(m["role"], str) and isinstance(m["content"], str), f"{where}: role/content must be str"
+
+
+def _check_info(info: Any, where: str) -> None:
+    assert isinstance(info, dict), f"{where}: info must be a dict"
+    assert info.get("context") in ("append", "rewrite"), f"{where}: info['context'] must be 'append' or 'rewrite'"
+    assert isinstance(info.get("memory_ops", {}), dict), f"{where}: info['memory_ops'] must be a dict"
+
+
+def _check_step(result: Any, where: str) -> bool:
+    assert isinstance(result, tuple) and len(result) == 5, f"{where}: step() must return a 5-tuple"
+    messages, reward, terminated, truncated, info = result
+    _check_messages(messages, where)
+    assert isinstance(reward, float), f"{where}: reward must be a float, got {type(reward).__name__}"
+    assert reward == reward and abs(reward) != float("inf"), f"{where}: reward must be finite"
+    assert isinstance(terminated, bool) and isinstance(truncated, bool), f"{where}: terminated/truncated must be bool"
+    _check_info(info, where)
+    return terminated or truncated
+
+
+def check_env(env: Any, *, seed: int = 0) -> None:
+    """Raise AssertionError naming the broken rule if ``env`` breaks the contract."""
+    name = getattr(getattr(env, "spec", None), "id", type(env).__name__)
+    for tool_name, spec in getattr(env, "tool_specs", {}).items():
+        schema = spec.to_openai()
+        json.dumps(schema)
+        params = schema["function"]["parameters"]
+        assert params.get("type") == "object", f"{name}: tool {tool_name} parameters must be a JSON object schema"
+        assert schema["function"]["description"], f"{name}: tool {tool_name} needs a docstring"
+    first, info = env.reset(seed=seed)
+    _check_messages(first, f"{name}.reset")
+    _check_info(info, f"{name}.reset")
+    again, _ = env.reset(seed=seed)
+    assert again == first, f"{name}: reset(seed={seed}) is not deterministic"
+    # Junk output must never raise and the episode must still end within max_turns.
+    env.reset(seed=seed)
+    for turn in range(env.max_turns + 1):
+        if _check_step(env.step(JUNK[turn % len(JUNK)]), f"{name}.step#{turn}"):
+            break
+    else:
+        raise AssertionError(f"{name}: episode did not end within max_turns={env.max_turns} on junk output")

@@ -1,0 +1,54 @@
+"""Long-term memory stores (entries with stable ids) and the short-term context (messages)."""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from memrl.memory.base import OP_KINDS, MemoryEntry, MemoryStore, OpResult
+from memrl.memory.context import CONTEXT_OP_KINDS, Context, Message
+from memrl.memory.inprocess import InProcessStore
+from memrl.memory.sqlite import SQLiteStore
+
+STORE_KINDS = ("inprocess", "sqlite", "dense")
+
+
+def make_store(kind: str = "inprocess", **kwargs: Any) -> MemoryStore:
+    """A new long-term store: ``"inprocess"`` (BM25 in a dict), ``"sqlite"`` (a file with FTS5;
+    ``path=``, ``namespace=``) or ``"dense"`` (sentence embeddings; needs ``memrl[dense]``)."""
+    if kind == "inprocess":
+        return InProcessStore(**kwargs)
+    if kind == "sqlite":
+        return SQLiteStore(**kwargs)
+    if kind == "dense":
+        from memrl.memory.dense import DenseStore  # lazy: pulls in sentence-transformers
+
+        return DenseStore(**kwargs)
+    close = difflib.get_close_matches(str(kind), STORE_KINDS, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(f"unknown memory store {kind!r}.{hint} Choose one of: {', '.join(STORE_KINDS)}")
+
+
+def __getattr__(name: str) -> Any:
+    # DenseStore is importable from here without making every import pay for it.
+    if name == "DenseStore":
+        from memrl.memory.dense import DenseStore
+
+        return DenseStore
+    raise AttributeError(f"module 'memrl.memory' has no attribute {name!r}")
+
+
+__all__ = [
+    "OP_KINDS",
+    "CONTEXT_OP_KINDS",
+    "STORE_KINDS",
+    "MemoryStore",
+    "MemoryEntry",
+    "OpResult",
+    "InProcessStore",
+    "SQLiteStore",
+    "DenseStore",
+    "Context",
+    "Message",
+    "make_store",
+]

@@ -1,0 +1,270 @@
+"""The multi-turn rollout engine: many episodes at once, one batched generate call per turn.
+
+It records exactly what the model saw and sampled. An *append* turn extends the current
+segment with the env's new tokens (the prefix is never re-rendered into ids); a *rewrite*
+turn, or a chat template that turns out not to be prefix-preserving, starts a new segment from
+the rendered context. Hitting a limit ends the episode as truncated, with the reason recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+from memrl.rollout.backends.base import Backend, Generation, SamplingParams
+from memrl.rollout.segments import Segment, Trajectory
+
+TRUNCATION_REASONS = ("turn_limit", "context_limit", "episode_token_limit")
+
+
+@dataclass(frozen=True)
+class RolloutLimits:
+    """Explicit budgets. Per turn: ``max_new_tokens``; per model call: ``max_context_tokens``
+    (prompt + new tokens); per episode: ``max_turns`` and ``max_episode_tokens`` (policy tokens)."""
+
+    max_turns: int | None = None  # None: the environment's own max_turns
+    max_new_tokens: int = 256
+    max_context_tokens: int = 4096
+    max_episode_tokens: int = 16_384
+
+    def __post_init__(self) -> None:
+        for name in ("max_new_tokens", "max_context_tokens", "max_episode_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} ({getattr(self, name)}) must be at least 1")
+        if self.max_turns is not None and self.max_turns < 1:
+            raise ValueError(f"max_turns ({self.max_turns}) must be at least 1")
+
+
+class ChatRenderer:
+    """Renders messages with the tokenizer's chat template and tokenizes text without adding
+    special tokens (the template already wrote them)."""
+
+    def __init__(self, tokenizer: Any, **template_kwargs: Any):
+        self.tokenizer = tokenizer
+        self.template_kwargs = template_kwargs
+
+    def render(self, messages: list[dict[str, str]]) -> str:
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, **self.template_kwargs
+        )
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+    def decode(self, ids: list[int], *, skip_special: bool) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=skip_special)
+
+
+@dataclass
+class _Episode:
+    env: Any
+    traj: Trajectory
+    messages: list[dict[str, str]]
+    rendered: str  # the text the current segment's ids stand for
+    max_turns: int
+    started: float
+    policy_tokens: int = 0
+    peak: int = 0
+    turn: int = 0
+    finish_length: int = 0
+    template_breaks: int = 0
+    done: bool = False
+
+    @property
+    def segment(self) -> Segment:
+        return self.traj.segments[-1]
+
+    @property
+    def context_len(self) -> int:
+        return len(self.segment)
+
+
+@dataclass
+class RolloutStats:
+    """Where the wall time of the last ``play`` went (for ``bench/rollout.py`` and logging)."""
+
+    total_s: float = 0.0
+    generate_s: float = 0.0
+    episode_turns: int = 0
+    generate_calls: int = 0
+    policy_tokens: int = 0
+
+    @property
+    def outside_generate_s(self) -> float:
+        return self.total_s - self.generate_s
+
+
+class RolloutEngine:
+    """Plays episodes turn by turn on a backend and returns segmented trajectories."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        limits: RolloutLimits = RolloutLimits(),
+        sampling: SamplingParams = SamplingParams(),
+        record_turns: bool = True,
+        chat_template_kwargs: dict[str, Any] | None = None,
+    ):
+        self.backend = backend
+        self.limits = limits
+        self.sampling = sampling
+        self.record_turns = record_turns
+        self.chat = ChatRenderer(backend.tokenizer, **(chat_template_kwargs or {}))
+        self.stats = RolloutStats()
+
+    # -- public ------------------------------------------------------------------------------
+    def rollout(
+        self,
+        make_env: Callable[[], Any],
+        tasks: Sequence[dict[str, Any]],
+        *,
+        group_size: int = 1,
+        seed: int = 0,
+    ) -> list[Trajectory]:
+        """G = ``group_size`` episodes per task (grouped, task-major), each with its own env."""
+        envs, items = [], []
+        for g, task in enumerate(tasks):
+            for k in range(group_size):
+                envs.append(make_env())
+                items.append((g, k, task, seed + g * group_size + k))
+        return self.play(envs, items)
+
+    def play(self, envs: list[Any], items: list[tuple[int, int, dict[str, Any] | None, int]]) -> list[Trajectory]:
+        """Run ``envs[i]`` on ``items[i] = (group, sample, task, seed)`` until every episode ends."""
+        self.stats = RolloutStats()
+        start = time.perf_counter()
+        episodes = [self._start(env, *item) for env, item in zip(envs, items)]
+        active = [e for e in episodes if not e.done]
+        while active:
+            budgets = [self._budget(e) for e in active]
+            ready = [(e, b) for e, b in zip(active, budgets) if b > 0]
+            if ready:
+                gens = self._generate([e for e, _ in ready], max(b for _, b in ready))
+                for (episode, budget), gen in zip(ready, gens):
+                    self._advance(episode, gen, budget)
+            active = [e for e in active if not e.done]
+        self.stats.total_s = time.perf_counter() - start
+        for e in episodes:
+            e.env.close()
+        return [e.traj for e in episodes]
+
+    # -- one episode -------------------------------------------------------------------------
+    def _start(self, env: Any, group: int, sample: int, task: dict[str, Any] | None, seed: int) -> _Episode:
+        messages, info = env.reset(seed=seed, options={"task": task} if task is not None else None)
+        task = dict(env.task)
+        traj = Trajectory(task_id=str(task.get("id", f"task-{group}")), group=group, sample=sample, task=task)
+        rendered = self.chat.render(messages)
+        traj.segments.append(Segment(self.chat.encode(rendered)))
+        max_turns = min(env.max_turns, self.limits.max_turns or env.max_turns)
+        episode = _Episode(env, traj, messages, rendered, max_turns, time.perf_counter())
+        self._log_turn(episode, None, messages, "rewrite", 0.0, info)
+        return episode
+
+    def _budget(self, e: _Episode) -> int:
+        """New tokens this episode may sample now; <= 0 ends it as truncated with the reason."""
+        room_context = self.limits.max_context_tokens - e.context_len
+        room_episode = self.limits.max_episode_tokens - e.policy_tokens
+        budget = min(self.limits.max_new_tokens, room_context, room_episode)
+        if budget <= 0:
+            self._end(e, "context_limit" if room_context <= room_episode else "episode_token_limit")
+        return budget
+
+    def _generate(self, episodes: list[_Episode], max_new: int) -> list[Generation]:
+        s = self.sampling
+        # A fresh seed per call: the same seed every turn would correlate the turns' samples.
+        seed = None if s.seed is None else s.seed + self.stats.generate_calls
+        sampling = SamplingParams(max_new, s.temperature, s.top_p, s.top_k, seed)
+        t0 = time.perf_counter()
+        gens = self.backend.generate([e.segment.ids for e in episodes], sampling)
+        self.stats.generate_s += time.perf_counter() - t0
+        self.stats.generate_calls += 1
+        return gens
+
+    def _advance(self, e: _Episode, gen: Generation, budget: int) -> None:
+        ids, logprobs = gen.token_ids[:budget], gen.logprobs[:budget]
+        e.segment.add_policy(ids, logprobs)
+        e.policy_tokens += len(ids)
+        e.peak = max(e.peak, e.context_len)
+        e.turn += 1
+        self.stats.episode_turns += 1
+        self.stats.policy_tokens += len(ids)
+        cut = len(gen.token_ids) > budget
+        if gen.finish_reason == "length" or cut:
+            e.finish_length += 1
+        if cut and budget < self.limits.max_new_tokens:
+            # The episode, not the turn, ran out of room: the reply is incomplete, so the env
+            # does not see it and the episode ends here.
+            room_context = self.limits.max_context_tokens - e.context_len
+            self._end(e, "context_limit" if room_context <= 0 else "episode_token_limit")
+            return
+        text = self.chat.decode(ids, skip_special=True)
+        messages, reward, terminated, truncated, info = e.env.step(text)
+        e.traj.env_reward += reward
+        e.traj.final_text = text
+        if terminated or truncated:
+            self._log_turn(e, text, messages, info["context"], reward, info)
+            reason = e.env.outcome.get("truncated", "turn_limit") if truncated else None
+            self._end(e, reason, info)
+            return
+        mode = self._extend(e, ids, messages) if info["context"] == "append" else "rewrite"
+        if mode == "rewrite":
+            e.rendered = self.chat.render(messages)
+            e.traj.segments.append(Segment(self.chat.encode(e.rendered)))
+        self._log_turn(e, text, messages, mode, reward, info)
+        e.messages = messages
+        if e.turn >= e.max_turns:
+            self._end(e, "turn_limit", info)
+
+    def _extend(self, e: _Episode, sampled: list[int], messages: list[dict[str, str]]) -> str:
+        """Append the env's new tokens to the segment; "rewrite" if the template forbids it."""
+        rendered = self.chat.render(messages)
+        sampled_text = self.chat.decode(sampled, skip_special=False)
+        prefix = e.rendered + sampled_text
+        if not rendered.startswith(prefix):
+            # Not prefix-preserving (e.g. a template that drops earlier <think> blocks, or a
+            # reply the template re-renders differently): keep what was sampled in this
+            # segment and show the model the re-rendered context in a new one.
+            e.template_breaks += 1
+            return "rewrite"
+        e.segment.add_env(self.chat.encode(rendered[len(prefix) :]))
+        e.rendered = rendered
+        return "append"
+
+    def _end(self, e: _Episode, reason: str | None, info: dict[str, Any] | None = None) -> None:
+        e.done = True
+        env, traj = e.env, e.traj
+        traj.outcome = dict(getattr(env, "outcome", {}) or {})
+        traj.reward = traj.env_reward
+        policy = sum(s.policy_tokens for s in traj.segments)
+        shown = sum(len(s) for s in traj.segments) - policy
+        traj.metrics = {
+            "turns": e.turn,
+            "segments": len(traj.segments),
+            "policy_tokens": policy,
+            "env_tokens": shown,
+            "peak_context_tokens": max(e.peak, e.context_len),
+            "memory_ops": dict((info or {}).get("memory_ops", {})),
+            "format_errors": int(getattr(env, "format_errors", 0)),
+            "truncated": reason,
+            "finish_length": e.finish_length,
+            "template_breaks": e.template_breaks,
+            "wall_s": time.perf_counter() - e.started,
+        }
+
+    def _log_turn(self, e: _Episode, text: str | None, messages: list, mode: str, reward: float, info: dict) -> None:
+        if not self.record_turns:
+            return
+        shown = messages[len(e.messages) + 1 :] if mode == "append" else messages
+        memory = getattr(e.env, "memory", None)
+        e.traj.turns.append({
+            "turn": e.turn,
+            "segment": len(e.traj.segments) - 1,
+            "policy_text": text,
+            "context": mode,
+            "env_messages": list(shown),
+            "reward": reward,
+            "format_error": info.get("format_error"),
+            "memory": memory.snapshot() if memory is not None else [],
+        })

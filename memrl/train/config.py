@@ -1,0 +1,86 @@
+"""The one training config: TRL's GRPOConfig plus what multi-turn memory training needs.
+
+Parsed with TRL's parser, so a YAML file (``--config x.yaml``) sets defaults and CLI flags
+override them; unknown keys are rejected. Every field's ``help`` is its ``--help`` line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trl import GRPOConfig
+
+from memrl.errors import UserError
+
+
+@dataclass
+class MemRLConfig(GRPOConfig):
+    # -- what to train on ------------------------------------------------------------------
+    env_id: str = field(default="memrl/FactRecall-v0", metadata={"help": "Environment id (`memrl envs` lists them)."})
+    env_kwargs: dict[str, Any] | str | None = field(default=None, metadata={"help": "Keyword arguments for the environment (YAML mapping or JSON)."})
+    model_name_or_path: str | None = field(default=None, metadata={"help": "HF model id or local path; default: the embedded SmolLM2-135M-Instruct."})
+    train_tasks: int = field(default=256, metadata={"help": "Number of generated training tasks (train split)."})
+    task_seed: int = field(default=0, metadata={"help": "Seed of the task generator."})
+    algorithm: str = field(default="grpo", metadata={"help": "grpo (GRPO family: DCPO, multi-conversation DAPO, step-wise GRPO) or ppo (critic + GAE)."})
+    # -- rollout -------------------------------------------------------------------------------
+    backend: str = field(default="hf", metadata={"help": "Rollout backend: hf | vllm | vllm-server."})
+    max_turns: int | None = field(default=None, metadata={"help": "Turn cap per episode (default: the environment's)."})
+    max_new_tokens_per_turn: int = field(default=128, metadata={"help": "New tokens the policy may sample in one turn."})
+    max_context_tokens: int = field(default=2048, metadata={"help": "Prompt + new tokens of one model call."})
+    max_episode_tokens: int = field(default=4096, metadata={"help": "Policy tokens summed over one episode."})
+    rollout_temperature: float | None = field(default=None, metadata={"help": "Sampling temperature for rollouts (default: `temperature`)."})
+    save_rollouts: bool = field(default=False, metadata={"help": "Append every step's trajectories to <output_dir>/rollouts.jsonl."})
+    # -- reward and credit -----------------------------------------------------------------------
+    reward_plugins: dict[str, float] | str | None = field(default=None, metadata={"help": "Reward plugins and weights, e.g. {exact_match: 1.0, format_compliance: 0.1}; default: the environment's own reward."})
+    advantage_baseline: str = field(default="mean", metadata={"help": "mean (GRPO) or rloo (leave-one-out)."})
+    # -- PPO -------------------------------------------------------------------------------------
+    gae_gamma: float = field(default=1.0, metadata={"help": "PPO: discount over policy tokens."})
+    gae_lambda: float = field(default=0.95, metadata={"help": "PPO: GAE lambda."})
+    vf_coef: float = field(default=0.5, metadata={"help": "PPO: weight of the value loss."})
+    cliprange_value: float = field(default=0.2, metadata={"help": "PPO: clip range of the value update."})
+    # -- model -----------------------------------------------------------------------------------
+    use_lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter (PEFT); false = full fine-tuning."})
+    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
+    lora_target_modules: str = field(default="all-linear", metadata={"help": "Modules to adapt (PEFT's target_modules)."})
+
+    def __post_init__(self) -> None:
+        self.env_kwargs = _mapping(self.env_kwargs, "env_kwargs")
+        self.reward_plugins = _mapping(self.reward_plugins, "reward_plugins")
+        # bf16 only where it runs (TRL defaults it to True, which fails on a CPU). The loss stays
+        # TRL's "dapo" default: a token mean over the whole batch, so an episode cut into many
+        # segments (rows) is not over-weighted as per-row means would.
+        if self.bf16 is None:
+            import torch
+
+            self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        super().__post_init__()
+        rules = [
+            (self.algorithm in ("grpo", "ppo"), f"algorithm ({self.algorithm!r}) must be 'grpo' or 'ppo'"),
+            (self.advantage_baseline in ("mean", "rloo"), f"advantage_baseline ({self.advantage_baseline!r}) must be 'mean' or 'rloo'"),
+            (self.num_generations >= 2, f"num_generations ({self.num_generations}) must be at least 2: a group of one has no baseline"),
+            (self.max_new_tokens_per_turn >= 1, f"max_new_tokens_per_turn ({self.max_new_tokens_per_turn}) must be at least 1"),
+            (self.max_context_tokens > self.max_new_tokens_per_turn, f"max_context_tokens ({self.max_context_tokens}) must exceed max_new_tokens_per_turn ({self.max_new_tokens_per_turn})"),
+            (self.train_tasks >= 1, f"train_tasks ({self.train_tasks}) must be at least 1"),
+            (0 <= self.gae_lambda <= 1, f"gae_lambda ({self.gae_lambda}) must be in [0, 1]"),
+        ]
+        for ok, message in rules:
+            if not ok:
+                raise UserError(message)
+
+
+def _mapping(value: Any, name: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{name} must be a JSON object or a YAML mapping, got {value!r:.60} ({e.msg})") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{name} must be a mapping, got {type(value).__name__}")
+    return dict(value)

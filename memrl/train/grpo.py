@@ -1,0 +1,242 @@
+"""GRPO-family training on segmented multi-turn trajectories, as a TRL GRPOTrainer subclass.
+
+TRL keeps what it does well (the clipped token-level loss, KL to the LoRA-disabled base,
+entropy, the optimizer loop, accelerate/DeepSpeed/FSDP, logging, checkpoints); memrl replaces
+generation and scoring: episodes are played by the rollout engine, every segment becomes a row,
+and each row's tokens carry their trajectory's advantage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from typing import Any, Callable
+
+import torch
+from datasets import Dataset
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from trl import GRPOTrainer
+from trl.models import unwrap_model_for_generation
+from trl.trainer.utils import use_adapter
+
+from memrl.env.registry import make
+from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_backend, save_trajectories
+from memrl.rollout.segments import Trajectory
+from memrl.rollout.summary import summarize
+from memrl.scoring import RewardSet
+from memrl.train.advantages import group_advantages
+from memrl.train.batch import collate, pad_rows, round_up, rows_from_trajectories
+from memrl.train.config import MemRLConfig
+
+
+def _scored_by_memrl(completions: list, **kwargs: Any) -> list[float]:
+    """Placeholder reward for TRL's constructor: memrl scores whole trajectories itself."""
+    raise RuntimeError("memrl computes rewards on trajectories; TRL's reward path must not run")
+
+
+def tasks_dataset(tasks: list[dict[str, Any]]) -> Dataset:
+    """Tasks as a datasets.Dataset TRL can sample from (the task travels as JSON: task fields
+    differ between environments and Arrow wants one schema)."""
+    return Dataset.from_list([{"prompt": [{"role": "user", "content": ""}], "task": json.dumps(t)} for t in tasks])
+
+
+class MemoryGRPOTrainer(GRPOTrainer):
+    """Step-wise GRPO / DCPO / multi-conversation DAPO: one advantage per trajectory from its
+    group of ``num_generations``, broadcast to every policy token of every segment."""
+
+    def __init__(
+        self,
+        model: Any,
+        args: MemRLConfig,
+        *,
+        processing_class: Any,
+        train_tasks: list[dict[str, Any]] | None = None,
+        env_factory: Callable[[], Any] | None = None,
+        rewards: RewardSet | None = None,
+        peft_config: Any = None,
+        callbacks: list | None = None,
+        backend_kwargs: dict[str, Any] | None = None,
+    ):
+        self.env_factory = env_factory or (lambda: make(args.env_id, **args.env_kwargs))
+        if train_tasks is None:
+            train_tasks = self.env_factory().make_tasks("train", args.train_tasks, args.task_seed)
+        self.rewards = rewards if rewards is not None else (RewardSet(args.reward_plugins) if args.reward_plugins else None)
+        super().__init__(
+            model=model,
+            reward_funcs=[_scored_by_memrl],
+            args=args,
+            train_dataset=tasks_dataset(train_tasks),
+            processing_class=processing_class,
+            peft_config=peft_config,
+            callbacks=callbacks,
+        )
+        tok = self.processing_class
+        self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        backend = make_backend(args.backend, model=self.accelerator.unwrap_model(self.model), tokenizer=tok, **(backend_kwargs or {}))
+        self.engine = RolloutEngine(
+            backend,
+            limits=RolloutLimits(args.max_turns, args.max_new_tokens_per_turn, args.max_context_tokens, args.max_episode_tokens),
+            sampling=SamplingParams(args.max_new_tokens_per_turn, args.temperature, args.top_p or 1.0, args.top_k or 0, args.seed),
+        )
+        self._synced_step = -1
+
+    # -- ROLLOUT ---------------------------------------------------------------------------------
+    def _rollout(self, inputs: list[dict[str, Any]]) -> list[Trajectory]:
+        rank, n = self.accelerator.process_index, len(inputs)
+        first = rank * n  # this rank's slice of the global generation batch (TRL's layout)
+        step = self.state.global_step
+        items = []
+        for i, row in enumerate(inputs):
+            g = first + i
+            # Seeds from (step, row): the same on a resumed run as on a straight one.
+            items.append((g // self.num_generations, g % self.num_generations, json.loads(row["task"]), self.args.seed * 1_000_003 + step * 10_007 + g))
+        backend = self.engine.backend
+        with unwrap_model_for_generation(
+            self.model_wrapped, self.accelerator, gather_deepspeed3_params=self.args.ds3_gather_for_generation
+        ) as policy:
+            if self._synced_step != step:  # new weights since the last rollout
+                backend.sync_weights(policy)
+                self._synced_step = step
+            self.engine.sampling = SamplingParams(
+                self.args.max_new_tokens_per_turn, self.args.temperature, self.args.top_p or 1.0, self.args.top_k or 0, items[0][3]
+            )
+            trajectories = self.engine.play([self.env_factory() for _ in inputs], items)
+        return trajectories
+
+    # -- REWARD ------------------------------------------------------------------------------------
+    def _score(self, trajectories: list[Trajectory]) -> list[float]:
+        """Total reward per trajectory: the env's own, or the configured plugins (validated)."""
+        if self.rewards is None:
+            for t in trajectories:
+                t.reward = t.env_reward
+            return [t.reward for t in trajectories]
+        fields: dict[str, list[Any]] = {k: [t.task.get(k) for t in trajectories] for k in trajectories[0].task}
+        fields.update(outcome=[t.outcome for t in trajectories], env_reward=[t.env_reward for t in trajectories])
+        out = self.rewards([t.final_text for t in trajectories], **fields)
+        for i, t in enumerate(trajectories):
+            t.reward = out.total[i]
+            t.rewards = {name: values[i] for name, values in out.components.items()}
+        return out.total
+
+    # -- ADVANTAGE -------------------------------------------------------------------------------
+    def _advantages(self, trajectories: list[Trajectory], rewards: list[float]) -> list[float]:
+        # Groups can straddle ranks: gather every rank's rewards, compute over whole groups, slice.
+        device = self.accelerator.device
+        everything = self.accelerator.gather(torch.tensor(rewards, dtype=torch.float32, device=device)).tolist()
+        groups = [i // self.num_generations for i in range(len(everything))]
+        adv = group_advantages(everything, groups, baseline=self.args.advantage_baseline, scale=self.args.scale_rewards)
+        first = self.accelerator.process_index * len(rewards)
+        return adv[first : first + len(rewards)]
+
+    def _rows(self, trajectories: list[Trajectory], advantages: list[float]) -> dict[str, torch.Tensor]:
+        rows = rows_from_trajectories(trajectories, advantages)
+        device = self.accelerator.device
+        # Same row count on every rank (FSDP/ZeRO hang otherwise) and a multiple of
+        # steps_per_generation (TRL's split drops a remainder silently): pad with zero-mask rows.
+        most = int(self.accelerator.gather(torch.tensor([len(rows)], device=device)).max())
+        rows = pad_rows(rows, round_up(max(most, 1), self.args.steps_per_generation), self.pad_id)
+        return {k: v.to(device) for k, v in collate(rows, self.pad_id).items()}
+
+    # -- the hook TRL calls once per generation batch -----------------------------------------
+    def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
+        import time
+
+        t0 = time.perf_counter()
+        trajectories = self._rollout(inputs)
+        t_rollout = time.perf_counter() - t0
+        rewards = self._score(trajectories)
+        advantages = self._advantages(trajectories, rewards)
+        batch = self._rows(trajectories, advantages)
+        return self._finish_batch(trajectories, advantages, batch, t_rollout)
+
+    def _finish_batch(self, trajectories, advantages, batch, t_rollout) -> dict[str, Any]:
+        policy_mask = batch.pop("completion_mask")
+        real = batch.pop("completion_attention_mask")
+        out: dict[str, Any] = {
+            "prompt_ids": batch["prompt_ids"],
+            "prompt_mask": batch["prompt_mask"],
+            "completion_ids": batch["completion_ids"],
+            # TRL attends over completion_mask and trains on completion_mask * tool_mask: env tokens
+            # must be attended to (the model saw them) but never trained on.
+            "completion_mask": real,
+            "tool_mask": policy_mask,
+            "advantages": batch["advantages"],
+            "sampling_per_token_logps": batch["sampling_logps"],
+            "num_items_in_batch": self.accelerator.gather(policy_mask.sum()).sum(),
+        }
+        out["old_per_token_logps"], out["ref_per_token_logps"] = self._old_and_ref_logps(out)
+        self._log_rollout(trajectories, advantages, t_rollout, policy_mask)
+        return out
+
+    def _old_and_ref_logps(self, batch: dict[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
+        attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
+        keep = batch["completion_ids"].size(1)
+        old = ref = None
+        with torch.no_grad():
+            generate_every = self.args.steps_per_generation * self.num_iterations
+            if self.args.gradient_accumulation_steps % generate_every != 0:
+                # Rows are updated after the weights moved: keep the logps they were sampled under.
+                old, _, _ = self._get_per_token_logps_and_entropies(self.model, ids, attention, keep)
+            if self.beta != 0.0:
+                model = self.accelerator.unwrap_model(self.model)
+                if hasattr(model, "peft_config"):
+                    # The reference is the base with the adapter off: no second copy of the model.
+                    with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
+                        ref, _, _ = self._get_per_token_logps_and_entropies(self.model, ids, attention, keep)
+                else:
+                    ref, _, _ = self._get_per_token_logps_and_entropies(self.ref_model, ids, attention, keep)
+        return old, ref
+
+    # -- LOG ---------------------------------------------------------------------------------------
+    def _log_rollout(self, trajectories, advantages, t_rollout: float, policy_mask: torch.Tensor) -> None:
+        metrics = self._metrics["train"]
+        summary = summarize(trajectories)
+        gathered = self.accelerator.gather_for_metrics
+        rewards = gathered(torch.tensor([t.reward for t in trajectories], device=self.accelerator.device))
+        metrics["reward"].append(rewards.mean().item())
+        metrics["reward_std"].append(rewards.std().item() if rewards.numel() > 1 else 0.0)
+        adv = torch.tensor(advantages)
+        metrics["advantage/mean"].append(adv.mean().item())
+        metrics["advantage/abs_mean"].append(adv.abs().mean().item())
+        for key, value in summary.items():
+            if key not in ("episodes", "reward/mean"):
+                metrics[key].append(value)
+        metrics["tokens/policy"].append(float(policy_mask.sum().item()))
+        metrics["time/rollout_s"].append(t_rollout)
+        metrics["rollout/outside_generate_share"].append(self.engine.stats.outside_generate_s / max(self.engine.stats.total_s, 1e-9))
+        if self.args.save_rollouts and self.accelerator.is_main_process:
+            save_trajectories(os.path.join(self.args.output_dir, "rollouts.jsonl"), trajectories, append=True)
+
+    # -- CHECKPOINT ------------------------------------------------------------------------------
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """Write the checkpoint into a hidden folder, then rename it into place: a crash mid-save
+        never leaves a ``checkpoint-N`` that ``--resume`` would pick up half-written."""
+        run_dir = self._get_output_dir(trial=trial)
+        staging = os.path.join(run_dir, ".staging")
+        name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+        real_output_dir = self.args.output_dir
+        if self.args.should_save:
+            shutil.rmtree(staging, ignore_errors=True)
+        self.accelerator.wait_for_everyone()
+        self.args.output_dir = staging
+        try:
+            super()._save_checkpoint(model, trial)
+            if self.args.should_save:
+                self._save_extras(os.path.join(staging, name))
+        finally:
+            self.args.output_dir = real_output_dir
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            final = os.path.join(run_dir, name)
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(os.path.join(staging, name), final)
+            shutil.rmtree(staging, ignore_errors=True)
+            self._rotate_checkpoints(use_mtime=False, output_dir=run_dir)
+        self.accelerator.wait_for_everyone()
+
+    def _save_extras(self, folder: str) -> None:
+        """memrl's own files in a checkpoint: the config that trained it."""
+        with open(os.path.join(folder, "memrl_config.json"), "w") as f:
+            json.dump(self.args.to_dict(), f, indent=1, default=str)

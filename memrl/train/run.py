@@ -1,0 +1,57 @@
+"""Build a trainer from the config: what every recipe calls."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable, Sequence
+
+from memrl.errors import UserError
+from memrl.train.config import MemRLConfig
+
+
+def parse_config(argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None) -> MemRLConfig:
+    """TRL's parser: ``--config file.yaml`` sets defaults, flags override; unknown keys fail."""
+    from trl import TrlParser
+
+    parser = TrlParser((MemRLConfig,))
+    if defaults:
+        parser.set_defaults(**defaults)
+    try:
+        (config,) = parser.parse_args_and_config(list(sys.argv[1:] if argv is None else argv))
+    except ValueError as e:  # unknown YAML keys, bad values
+        raise UserError(str(e).splitlines()[0]) from None
+    return config
+
+
+def build_trainer(
+    config: MemRLConfig,
+    *,
+    model: Any = None,
+    tokenizer: Any = None,
+    env_factory: Callable[[], Any] | None = None,
+    train_tasks: list[dict[str, Any]] | None = None,
+    rewards: Any = None,
+    callbacks: list | None = None,
+) -> Any:
+    """A GRPO-family or PPO trainer for ``config`` (LoRA by default)."""
+    from memrl.models import load_model_and_tokenizer
+    from memrl.train.grpo import MemoryGRPOTrainer
+    from memrl.train.ppo import MemoryPPOTrainer
+
+    if model is None:
+        model, tokenizer = load_model_and_tokenizer(config.model_name_or_path)
+    elif tokenizer is None:
+        raise UserError("build_trainer got a model but no tokenizer; pass tokenizer=...")
+    peft_config = None
+    if config.use_lora:
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(
+            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+            target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
+        )
+    cls = MemoryPPOTrainer if config.algorithm == "ppo" else MemoryGRPOTrainer
+    return cls(
+        model, config, processing_class=tokenizer, train_tasks=train_tasks, env_factory=env_factory,
+        rewards=rewards, peft_config=peft_config, callbacks=callbacks,
+    )
