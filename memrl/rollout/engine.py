@@ -208,29 +208,41 @@ class RolloutEngine:
             reason = e.env.outcome.get("truncated", "turn_limit") if truncated else None
             self._end(e, reason, info)
             return
-        mode = self._extend(e, ids, messages) if info["context"] == "append" else "rewrite"
+        env_ids = self._extension(e, ids, messages) if info["context"] == "append" else None
+        if env_ids is None:
+            mode, rendered = "rewrite", self.chat.render(messages)
+            next_len, next_ids = 0, self.chat.encode(rendered)
+        else:
+            mode, (rendered, next_ids) = "append", env_ids
+            next_len = len(e.segment)
+        if next_len + len(next_ids) >= self.limits.max_context_tokens:
+            # The next context would leave no room to answer: end here, without recording
+            # tokens the model was never shown.
+            self._log_turn(e, text, messages, mode, reward, info)
+            self._end(e, "context_limit", info)
+            return
         if mode == "rewrite":
-            e.rendered = self.chat.render(messages)
-            e.traj.segments.append(Segment(self.chat.encode(e.rendered)))
+            e.traj.segments.append(Segment(next_ids))
+        else:
+            e.segment.add_env(next_ids)
+        e.rendered = rendered
         self._log_turn(e, text, messages, mode, reward, info)
         e.messages = messages
         if e.turn >= e.max_turns:
             self._end(e, "turn_limit", info)
 
-    def _extend(self, e: _Episode, sampled: list[int], messages: list[dict[str, str]]) -> str:
-        """Append the env's new tokens to the segment; "rewrite" if the template forbids it."""
+    def _extension(self, e: _Episode, sampled: list[int], messages: list[dict[str, str]]) -> tuple[str, list[int]] | None:
+        """The rendered context and the env ids that extend the segment; None if the template
+        forbids appending (then the caller starts a new segment)."""
         rendered = self.chat.render(messages)
-        sampled_text = self.chat.decode(sampled, skip_special=False)
-        prefix = e.rendered + sampled_text
+        prefix = e.rendered + self.chat.decode(sampled, skip_special=False)
         if not rendered.startswith(prefix):
             # Not prefix-preserving (e.g. a template that drops earlier <think> blocks, or a
             # reply the template re-renders differently): keep what was sampled in this
             # segment and show the model the re-rendered context in a new one.
             e.template_breaks += 1
-            return "rewrite"
-        e.segment.add_env(self.chat.encode(rendered[len(prefix) :]))
-        e.rendered = rendered
-        return "append"
+            return None
+        return rendered, self.chat.encode(rendered[len(prefix) :])
 
     def _end(self, e: _Episode, reason: str | None, info: dict[str, Any] | None = None) -> None:
         e.done = True

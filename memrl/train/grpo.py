@@ -18,13 +18,12 @@ from datasets import Dataset
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 from trl import GRPOTrainer
 from trl.models import unwrap_model_for_generation
-from trl.trainer.utils import use_adapter
+from trl.trainer.utils import entropy_from_logits, selective_log_softmax, use_adapter
 
 from memrl.env.registry import make
 from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_backend, save_trajectories
 from memrl.rollout.segments import Trajectory
 from memrl.rollout.summary import summarize
-from memrl.scoring import RewardSet
 from memrl.train.advantages import group_advantages
 from memrl.train.batch import collate, pad_rows, round_up, rows_from_trajectories
 from memrl.train.config import MemRLConfig
@@ -53,7 +52,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
         processing_class: Any,
         train_tasks: list[dict[str, Any]] | None = None,
         env_factory: Callable[[], Any] | None = None,
-        rewards: RewardSet | None = None,
+        rewards: Any = None,
         peft_config: Any = None,
         callbacks: list | None = None,
         backend_kwargs: dict[str, Any] | None = None,
@@ -61,7 +60,11 @@ class MemoryGRPOTrainer(GRPOTrainer):
         self.env_factory = env_factory or (lambda: make(args.env_id, **args.env_kwargs))
         if train_tasks is None:
             train_tasks = self.env_factory().make_tasks("train", args.train_tasks, args.task_seed)
-        self.rewards = rewards if rewards is not None else (RewardSet(args.reward_plugins) if args.reward_plugins else None)
+        if rewards is None and args.reward_plugins:
+            from memrl.scoring import RewardSet
+
+            rewards = RewardSet(args.reward_plugins)
+        self.rewards = rewards  # None: the environment's own reward
         super().__init__(
             model=model,
             reward_funcs=[_scored_by_memrl],
@@ -208,6 +211,28 @@ class MemoryGRPOTrainer(GRPOTrainer):
         metrics["rollout/outside_generate_share"].append(self.engine.stats.outside_generate_s / max(self.engine.stats.total_s, 1e-9))
         if self.args.save_rollouts and self.accelerator.is_main_process:
             save_trajectories(os.path.join(self.args.output_dir, "rollouts.jsonl"), trajectories, append=True)
+
+    # -- per-token logps ---------------------------------------------------------------------------
+    def _get_per_token_logps_and_entropies(
+        self, model, input_ids, attention_mask, logits_to_keep, batch_size=None, compute_entropy=False,
+        compute_aux_loss=False, **kwargs,
+    ):
+        if input_ids.device.type != "cpu" or compute_aux_loss or any(v is not None for v in kwargs.values()):
+            return super()._get_per_token_logps_and_entropies(
+                model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss, **kwargs
+            )
+        # On CPU TRL's fused kernel scores every position, prompt included; segments have long
+        # prompts and short completions, so score only the completion (15x faster here).
+        size = batch_size or input_ids.size(0)
+        logps, entropies = [], []
+        for start in range(0, input_ids.size(0), size):
+            ids, att = input_ids[start : start + size], attention_mask[start : start + size]
+            logits = model(input_ids=ids, attention_mask=att, logits_to_keep=logits_to_keep + 1, use_cache=False).logits
+            logits = logits[:, :-1, :].float() / self.temperature
+            logps.append(selective_log_softmax(logits, ids[:, -logits_to_keep:]))
+            if compute_entropy:
+                entropies.append(entropy_from_logits(logits))
+        return torch.cat(logps), (torch.cat(entropies) if compute_entropy else None), None
 
     # -- CHECKPOINT ------------------------------------------------------------------------------
     def _save_checkpoint(self, model: Any, trial: Any) -> None:

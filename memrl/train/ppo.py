@@ -47,8 +47,8 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
         ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
         attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
         keep = batch["completion_ids"].size(1)
-        out = model(input_ids=ids, attention_mask=attention, output_hidden_states=True, use_cache=False)
-        logits = out.logits[:, -keep - 1 : -1, :].float() / self.temperature
+        out = model(input_ids=ids, attention_mask=attention, output_hidden_states=True, use_cache=False, logits_to_keep=keep + 1)
+        logits = out.logits[:, :-1, :].float() / self.temperature
         logps = selective_log_softmax(logits, batch["completion_ids"])
         hidden = out.hidden_states[-1][:, -keep - 1 : -1, :]
         values = self.v_head(hidden.to(self.v_head.weight.dtype)).squeeze(-1).float()

@@ -143,7 +143,7 @@ def test_template_that_is_not_prefix_preserving_starts_a_new_segment(tokenizer):
     "limits, reason",
     [
         (RolloutLimits(max_turns=2), "turn_limit"),  # engine cap below the env's 6 turns
-        (RolloutLimits(max_context_tokens=330), "context_limit"),  # the growing context hits the cap
+        (RolloutLimits(max_context_tokens=250), "context_limit"),  # the growing context hits the cap
         (RolloutLimits(max_episode_tokens=40), "episode_token_limit"),  # policy tokens over the episode
     ],
 )

@@ -10,7 +10,10 @@ import pytest
 from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams
 from memrl.rollout.backends.hf import HFBackend
 from memrl.train import MemRLConfig, build_trainer
-from tests.train.toy import OpChoiceEnv
+from tests.train.toy import OpChoiceEnv, prime_operation_words
+
+
+SHARPEN = 12.0
 
 
 def held_out_reward(model, tokenizer, tasks) -> float:
@@ -20,10 +23,11 @@ def held_out_reward(model, tokenizer, tasks) -> float:
     return statistics.fmean(t.reward for t in trajs)
 
 
-def train(tmp_path, algorithm: str, steps: int):
+def train(tmp_path, algorithm: str, steps: int, **overrides):
     from memrl.models import tiny_model
 
     model, tok = tiny_model(seed=0)
+    prime_operation_words(model, tok)
     env = OpChoiceEnv(tok)
     held_out = env.make_tasks("test", 32, seed=1)
     config = MemRLConfig(
@@ -32,6 +36,8 @@ def train(tmp_path, algorithm: str, steps: int):
         temperature=1.0, use_lora=True, lora_r=8, lora_alpha=16, logging_steps=5, save_strategy="no",
         report_to=[], seed=0, beta=0.0, disable_tqdm=True,
     )
+    for key, value in overrides.items():
+        setattr(config, key, value)
     trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
                             train_tasks=env.make_tasks("train", 256, seed=0))
     before = held_out_reward(trainer.model, tok, held_out)

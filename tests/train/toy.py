@@ -2,18 +2,24 @@
 
 Each episode shows two situations, one per turn, and the context is rewritten between them (so
 every trajectory has two segments). A situation calls for one memory operation: a new fact ->
-ADD, a changed fact -> UPDATE, a retracted fact -> DELETE, nothing new -> NOOP. The reply's
-first token picks the operation by its id modulo 4, a fixed verbaliser: a random model is at
-chance (1/4) and has to learn the situation -> operation mapping. Reward: the fraction right.
+"add", a changed fact -> "update", a retracted fact -> "delete", nothing new -> "skip". The reply's first
+word is the operation. Reward: the fraction of the two turns answered right.
+
+A random model never writes those words, so :func:`prime_operation_words` gives the tiny model
+the prior a format warm start would: the four words' output embeddings point along the model's
+mean final hidden state, so it answers with one of them, at about chance (1/4) between them,
+and RL has to learn which situation calls for which.
 """
 
 from __future__ import annotations
 
 import random
 
+import torch
+
 from memrl.env.base import MemoryEnv
 
-OPS = ("ADD", "UPDATE", "DELETE", "NOOP")
+OPS = ("add", "update", "delete", "skip")  # ADD, UPDATE, DELETE, NOOP: one token each in SmolLM2's vocabulary
 SITUATIONS = (
     "A new fact arrived that memory does not hold yet.",
     "A fact in memory has changed its value.",
@@ -46,8 +52,8 @@ class OpChoiceEnv(MemoryEnv):
 
     def step(self, text: str):
         self.turn += 1
-        ids = self.tokenizer.encode(text, add_special_tokens=False)
-        chosen = ids[0] % 4 if ids else -1
+        words = text.split()
+        chosen = OPS.index(words[0]) if words and words[0] in OPS else -1
         self.right += int(chosen == self.task["situations"][self.turn - 1])
         self.context.append("assistant", text)
         if self.turn == 2:
@@ -60,3 +66,26 @@ class OpChoiceEnv(MemoryEnv):
 
     def finish(self, answer: str) -> float:  # not reached: step() is overridden
         return 0.0
+
+
+def op_token_ids(tokenizer) -> list[int]:
+    ids = [tokenizer.encode(op, add_special_tokens=False)[0] for op in OPS]
+    assert len(set(ids)) == 4 and [tokenizer.decode([i]) for i in ids] == list(OPS), "op words must be single tokens"
+    return ids
+
+
+@torch.no_grad()
+def prime_operation_words(model, tokenizer, *, logit: float = 12.0, spread: float = 1.0, seed: int = 0) -> None:
+    """Point the four operation words' output embeddings along the mean final hidden state of
+    the toy's prompts (logit ~ ``logit``), plus seeded noise so situations can be told apart."""
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": f"Situation: {s} Which memory operation?"}],
+                                             tokenize=False, add_generation_prompt=True) for s in SITUATIONS]
+    batch = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+    hidden = model(**batch, output_hidden_states=True).hidden_states[-1][:, -1]
+    hidden = model.model.norm(hidden) if hasattr(model, "model") else hidden
+    mean = hidden.mean(0)
+    gen = torch.Generator().manual_seed(seed)
+    weight = model.get_output_embeddings().weight
+    for token in op_token_ids(tokenizer):
+        noise = torch.randn(mean.shape, generator=gen) * spread / mean.norm()
+        weight[token] = mean * (logit / mean.norm() ** 2) + noise
