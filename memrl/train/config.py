@@ -6,6 +6,7 @@ override them; unknown keys are rejected. Every field's ``help`` is its ``--help
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,10 +53,22 @@ class MemRLConfig(GRPOConfig):
         # bf16 only where it runs (TRL defaults it to True, which fails on a CPU). The loss stays
         # TRL's "dapo" default: a token mean over the whole batch, so an episode cut into many
         # segments (rows) is not over-weighted as per-row means would.
-        if self.bf16 is None:
-            import torch
+        import torch
 
+        if self.bf16 is None:
             self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+        if not torch.cuda.is_available():
+            # Several processes on a CPU-only machine join over gloo only in accelerate's CPU mode.
+            self.use_cpu = True
+            os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+        if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
+            # Non-reentrant checkpointing: the reentrant kind marks shared parameters ready twice
+            # under DDP when one forward feeds two heads (PPO's policy and value).
+            self.gradient_checkpointing_kwargs = {"use_reentrant": False}
+        if self.ddp_find_unused_parameters is None:
+            # Every trainable parameter takes part in every step (LoRA, PPO's value head, which is
+            # read beside the model output where DDP's unused-parameter search cannot see it).
+            self.ddp_find_unused_parameters = False
         super().__post_init__()
         rules = [
             (self.algorithm in ("grpo", "ppo"), f"algorithm ({self.algorithm!r}) must be 'grpo' or 'ppo'"),

@@ -25,6 +25,14 @@ from memrl.train.grpo import MemoryGRPOTrainer
 VALUE_HEAD = "value_head.safetensors"
 
 
+def _add_values(module: nn.Module, args: Any, output: Any) -> Any:
+    hidden = getattr(output, "hidden_states", None)
+    if hidden is not None:
+        # Kept beside the output, not in it: DDP rebuilds the output dataclass from its fields.
+        module.value_preds = module.v_head(hidden[-1].to(module.v_head.weight.dtype)).squeeze(-1)
+    return output
+
+
 class MemoryPPOTrainer(MemoryGRPOTrainer):
     """PPO: per-token advantages from GAE with a learned value head; outcome reward on the last
     policy token of the trajectory."""
@@ -37,6 +45,9 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
         model.v_head = nn.Linear(hidden, 1).to(device=next(model.parameters()).device)
         nn.init.zeros_(model.v_head.weight)
         nn.init.zeros_(model.v_head.bias)
+        # Values are computed in a forward hook, inside the (DDP-wrapped) forward: a head applied
+        # after DDP's forward trips its "parameter marked ready twice" check.
+        model.register_forward_hook(_add_values)
 
     @property
     def v_head(self) -> nn.Linear:
@@ -50,8 +61,7 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
         out = model(input_ids=ids, attention_mask=attention, output_hidden_states=True, use_cache=False, logits_to_keep=keep + 1)
         logits = out.logits[:, :-1, :].float() / self.temperature
         logps = selective_log_softmax(logits, batch["completion_ids"])
-        hidden = out.hidden_states[-1][:, -keep - 1 : -1, :]
-        values = self.v_head(hidden.to(self.v_head.weight.dtype)).squeeze(-1).float()
+        values = self.accelerator.unwrap_model(model).value_preds[:, -keep - 1 : -1].float()
         return logps, entropy_from_logits(logits), values
 
     # -- ADVANTAGE: GAE ----------------------------------------------------------------------------

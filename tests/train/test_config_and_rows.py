@@ -1,0 +1,54 @@
+"""Config parsing (YAML + CLI, unknown keys rejected) and rows (no segment ever dropped)."""
+
+from __future__ import annotations
+
+import pytest
+
+from memrl.errors import UserError
+from memrl.rollout.segments import Segment, Trajectory
+from memrl.train.batch import collate, pad_rows, round_up, rows_from_trajectories
+from memrl.train.run import parse_config
+
+
+def test_yaml_sets_defaults_and_flags_override(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("env_id: memrl/FactRecall-v0\nnum_generations: 4\nper_device_train_batch_size: 8\nlearning_rate: 0.001\nreport_to: []\n")
+    config = parse_config(["--config", str(cfg), "--learning_rate", "0.5", "--output_dir", str(tmp_path / "o")])
+    assert config.num_generations == 4 and config.learning_rate == 0.5 and config.loss_type == "dapo"
+
+
+def test_unknown_yaml_key_is_rejected(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("num_generationz: 4\n")
+    with pytest.raises((UserError, ValueError), match="num_generationz"):
+        parse_config(["--config", str(cfg), "--output_dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--algorithm", "a2c"], "algorithm ('a2c') must be 'grpo' or 'ppo'"),  # names the value and the rule
+        (["--advantage_baseline", "median"], "advantage_baseline ('median') must be 'mean' or 'rloo'"),
+        (["--max_context_tokens", "64", "--max_new_tokens_per_turn", "128"], "max_context_tokens (64) must exceed"),
+    ],
+)
+def test_validation_names_value_and_rule(tmp_path, flags, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_config(["--output_dir", str(tmp_path), "--report_to", "none", *flags])
+
+
+def traj(i: int, n_segments: int) -> Trajectory:
+    segs = [Segment([1, 2, 3], [10 + k, 11, 12], [1, 0, 1], [-0.5, 0.0, -0.7]) for k in range(n_segments)]
+    return Trajectory(task_id=f"t{i}", group=0, sample=i, task={}, segments=segs)
+
+
+def test_every_segment_becomes_a_row_and_padding_rows_train_nothing():
+    trajs = [traj(0, 1), traj(1, 3), traj(2, 2)]
+    rows = rows_from_trajectories(trajs, [1.0, -1.0, 0.5])
+    assert len(rows) == 6 and [r.trajectory for r in rows] == [0, 1, 1, 1, 2, 2]
+    padded = pad_rows(rows, round_up(len(rows), 4), pad_id=0)
+    assert len(padded) == 8
+    batch = collate(padded, pad_id=0)
+    assert batch["completion_mask"][:6].sum() == 12 and batch["completion_mask"][6:].sum() == 0
+    assert batch["advantages"][1].tolist() == [-1.0, -1.0, -1.0]  # the trajectory's value on every token
+    assert batch["completion_attention_mask"][0].tolist() == [1, 1, 1]  # env tokens attended, not trained
