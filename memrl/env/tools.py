@@ -8,6 +8,7 @@ be described one way and validated another.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 from typing import Any, Callable
@@ -23,13 +24,19 @@ def tool(fn: Callable[..., str]) -> Callable[..., str]:
     return fn
 
 
+@functools.lru_cache(maxsize=None)
+def _spec(fn: Callable[..., str]) -> ToolSpec:
+    # Schema generation parses the docstring: once per tool function, not once per env instance.
+    return ToolSpec.from_function(fn)
+
+
 def collect_tools(obj: Any) -> dict[str, tuple[ToolSpec, Callable[..., str]]]:
     """Name -> (schema, bound method) for every @tool method of ``obj``, in definition order."""
     found: dict[str, tuple[ToolSpec, Callable[..., str]]] = {}
     for klass in reversed(type(obj).__mro__):
         for name, member in vars(klass).items():
             if callable(member) and getattr(member, _TOOL_ATTR, False):
-                found[name] = (ToolSpec.from_function(member), getattr(obj, name))
+                found[name] = (_spec(member), getattr(obj, name))
     hidden = set(getattr(obj, "hidden_tools", ()) or ())
     return {n: t for n, t in found.items() if n not in hidden}
 

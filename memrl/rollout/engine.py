@@ -8,6 +8,7 @@ the rendered context. Hitting a limit ends the episode as truncated, with the re
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
@@ -38,22 +39,67 @@ class RolloutLimits:
 
 class ChatRenderer:
     """Renders messages with the tokenizer's chat template and tokenizes text without adding
-    special tokens (the template already wrote them)."""
+    special tokens (the template already wrote them).
+
+    These run every episode-turn, so where it is safe they skip transformers' per-call wrapping
+    (input sanitising, batch detection): the compiled template and the Rust tokenizer are called
+    directly, after a probe checked that both give exactly what the slow path gives.
+    """
+
+    _PROBE = [
+        {"role": "system", "content": "probe"},
+        {"role": "user", "content": "Hello <b>wörld</b> 123"},
+        {"role": "assistant", "content": "<think>x</think> y\n"},
+        {"role": "tool", "content": "stored m1"},
+    ]
 
     def __init__(self, tokenizer: Any, **template_kwargs: Any):
         self.tokenizer = tokenizer
         self.template_kwargs = template_kwargs
+        self._template = self._rust = None
+        try:
+            from transformers.utils.chat_template_utils import _compile_jinja_template
+
+            self._template = _compile_jinja_template(tokenizer.chat_template)
+            self._special = {**tokenizer.special_tokens_map, **template_kwargs}
+            probe_ok = self._fast_render(self._PROBE) == self._slow_render(self._PROBE)
+        except Exception:  # any template the fast path cannot reproduce takes the slow path
+            probe_ok = False
+        if not probe_ok:
+            self._template = None
+        # The G episodes of a group are shown identical prompts (same task, same stage), so a
+        # small cache turns most full-prompt encodes into a lookup.
+        self.encode_prompt = functools.lru_cache(maxsize=4096)(lambda text: tuple(self.encode(text)))
+        rust = getattr(tokenizer, "_tokenizer", None)
+        text = self._slow_render(self._PROBE)
+        if rust is not None and rust.encode(text, add_special_tokens=False).ids == self._slow_encode(text):
+            ids = self._slow_encode(text)
+            if all(rust.decode(ids, skip_special_tokens=s) == tokenizer.decode(ids, skip_special_tokens=s) for s in (True, False)):
+                self._rust = rust
 
     def render(self, messages: list[dict[str, str]]) -> str:
+        return self._fast_render(messages) if self._template is not None else self._slow_render(messages)
+
+    def encode(self, text: str) -> list[int]:
+        if not text:
+            return []
+        return self._rust.encode(text, add_special_tokens=False).ids if self._rust is not None else self._slow_encode(text)
+
+    def decode(self, ids: list[int], *, skip_special: bool) -> str:
+        if self._rust is not None:
+            return self._rust.decode(ids, skip_special_tokens=skip_special)
+        return self.tokenizer.decode(ids, skip_special_tokens=skip_special)
+
+    def _fast_render(self, messages: list[dict[str, str]]) -> str:
+        return self._template.render(messages=messages, add_generation_prompt=True, **self._special)
+
+    def _slow_render(self, messages: list[dict[str, str]]) -> str:
         return self.tokenizer.apply_chat_template(
             messages, tokenize=False, add_generation_prompt=True, **self.template_kwargs
         )
 
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
-
-    def decode(self, ids: list[int], *, skip_special: bool) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=skip_special)
+    def _slow_encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 @dataclass
@@ -156,7 +202,7 @@ class RolloutEngine:
         task = dict(env.task)
         traj = Trajectory(task_id=str(task.get("id", f"task-{group}")), group=group, sample=sample, task=task)
         rendered = self.chat.render(messages)
-        traj.segments.append(Segment(self.chat.encode(rendered)))
+        traj.segments.append(Segment(list(self.chat.encode_prompt(rendered))))
         max_turns = min(env.max_turns, self.limits.max_turns or env.max_turns)
         episode = _Episode(env, traj, messages, rendered, max_turns, time.perf_counter())
         self._log_turn(episode, None, messages, "rewrite", 0.0, info)
@@ -211,7 +257,7 @@ class RolloutEngine:
         env_ids = self._extension(e, ids, messages) if info["context"] == "append" else None
         if env_ids is None:
             mode, rendered = "rewrite", self.chat.render(messages)
-            next_len, next_ids = 0, self.chat.encode(rendered)
+            next_len, next_ids = 0, list(self.chat.encode_prompt(rendered))
         else:
             mode, (rendered, next_ids) = "append", env_ids
             next_len = len(e.segment)

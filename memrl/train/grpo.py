@@ -27,6 +27,7 @@ from memrl.rollout.summary import summarize
 from memrl.train.advantages import group_advantages
 from memrl.train.batch import collate, pad_rows, round_up, rows_from_trajectories
 from memrl.train.config import MemRLConfig
+from memrl.train.logging import JsonlLogger
 
 
 def _scored_by_memrl(completions: list, **kwargs: Any) -> list[float]:
@@ -72,7 +73,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
             train_dataset=tasks_dataset(train_tasks),
             processing_class=processing_class,
             peft_config=peft_config,
-            callbacks=callbacks,
+            callbacks=[JsonlLogger(), *(callbacks or [])],
         )
         tok = self.processing_class
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

@@ -53,3 +53,31 @@ def test_tiny_model_learns_the_toy_memory_task(tmp_path, algorithm):
     print(f"{algorithm}: held-out reward {before:.3f} -> {after:.3f}")
     assert before < 0.4  # about chance (1/4)
     assert after - before > 0.3, (before, after)
+
+
+def test_backend_samples_from_the_new_weights_after_a_step(tmp_path):
+    """The rollout backend must see each optimizer step (a sync bug looks like "RL does nothing")."""
+    from memrl.models import tiny_model
+    from memrl.rollout.backends.base import SamplingParams as SP
+
+    model, tok = tiny_model(seed=0)
+    prime_operation_words(model, tok)
+    env = OpChoiceEnv(tok)
+    config = MemRLConfig(
+        output_dir=str(tmp_path), max_steps=1, learning_rate=5e-2, per_device_train_batch_size=16, num_generations=8,
+        max_new_tokens_per_turn=1, max_context_tokens=128, save_strategy="no", report_to=[], seed=0, beta=0.0,
+        logging_steps=1, disable_tqdm=True,
+    )
+    trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
+                            train_tasks=env.make_tasks("train", 16, seed=0))
+    prompt = tok.apply_chat_template([{"role": "user", "content": "Situation: Nothing new was said. Which memory operation?"}],
+                                     add_generation_prompt=True, tokenize=False)
+    ids = [tok(prompt, add_special_tokens=False)["input_ids"]]
+    before = trainer.engine.backend.generate(ids, SP(max_new_tokens=1, temperature=0))[0].logprobs
+    trainer.train()
+    after = trainer.engine.backend.generate(ids, SP(max_new_tokens=1, temperature=0))[0].logprobs
+    assert after != before
+    import json
+
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert logged and {"reward", "entropy", "time/rollout_s", "tokens/policy"} <= set(logged[0])
