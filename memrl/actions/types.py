@@ -43,6 +43,7 @@ ERROR_KINDS = (
     "multiple_answers",
     "answer_and_tool",  # an answer and tool calls in one turn
     "too_long",  # over the parser's size limit; only a prefix was read
+    "missing_state",  # MEM1: no internal-state block
 )
 
 
