@@ -9,7 +9,7 @@ backtracking regex), so 100 kB of junk parses in milliseconds.
 Rules for partly good output: every well-formed, valid tool call is returned even when another
 one is malformed (the environment shows the errors and decides); with several answers the last
 one is returned beside a ``multiple_answers`` error; text inside ``<think>`` is opaque (tags in
-it do not count).
+it do not count), and so is a tool call's JSON up to its closing tag.
 """
 
 from __future__ import annotations
@@ -103,8 +103,8 @@ def _scan(text: str, tags: tuple[str, ...]) -> tuple[list[tuple[str, str]], list
     open_tag, start = None, 0
     for m in _tag_pattern(tags).finditer(text):
         closing, tag = m.group(1) == "/", m.group(2)
-        if open_tag == "think" and not (closing and tag == "think"):
-            continue  # thoughts are opaque
+        if open_tag in ("think", "tool_call") and not (closing and tag == open_tag):
+            continue  # thoughts and tool-call JSON are opaque (JSON strings may hold any text)
         if not closing:
             if open_tag is not None:
                 errors.append(FormatError("nested_tag", f"<{tag}> opened inside <{open_tag}>; close </{open_tag}> first"))

@@ -15,26 +15,28 @@ from memrl.errors import UserError
 
 def _cmd_envs(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from memrl.env.registry import list_envs
 
     table = Table("id", "description", title="registered environments")
     for s in list_envs():
-        table.add_row(s.id, s.description)
+        table.add_row(escape(s.id), escape(s.description))
     Console().print(table)
     return 0
 
 
 def _cmd_rewards(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from memrl.scoring import list_rewards
 
     table = Table("name", "description", title="reward plugins")
     for name, description in list_rewards():
-        table.add_row(name, description)
+        table.add_row(escape(name), escape(description))
     Console().print(table)
     return 0
 

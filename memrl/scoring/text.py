@@ -34,3 +34,16 @@ def token_f1(pred: str, gold: str | list[str]) -> float:
         elif not p and not t:
             best = 1.0
     return best
+
+
+def extract_boxed(text: str) -> str | None:
+    """The content of the last ``\\boxed{...}`` (balanced braces), or None."""
+    from memrl.actions.parser import _boxed
+
+    found = _boxed(text)
+    return found[-1] if found else None
+
+
+def split_answers(text: str, sep: str = ";") -> list[str]:
+    """Several answers in one string, split on ``sep`` and stripped (empty parts dropped)."""
+    return [part.strip() for part in text.split(sep) if part.strip()]

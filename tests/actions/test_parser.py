@@ -86,7 +86,8 @@ def test_valid_forms(text, protocol, expect):
         (call("retrieve_memory", query="x", top_k=True), Protocol(), "wrong_type", "integer"),  # bool is not an int
         ("<answer>Paris", Protocol(), "unclosed_tag", "</answer>"),  # never closed
         ("Paris</answer>", Protocol(), "unclosed_tag", "<answer>"),  # stray closing tag
-        ("<tool_call><tool_call>{}</tool_call></tool_call>", Protocol(), "nested_tag", "close"),  # nested
+        ("<answer><answer>x</answer></answer>", Protocol(), "nested_tag", "close"),  # nested
+        ("<tool_call><tool_call>{}</tool_call></tool_call>", Protocol(), "malformed_json", "JSON"),  # nested call: its body is not JSON
         ("<answer>a</answer><answer>b</answer>", Protocol(), "multiple_answers", "exactly one"),  # two answers
         (call("add_memory", content="x") + "<answer>b</answer>", Protocol(), "answer_and_tool", "not both"),  # both
         ("<search>x</search>", MEM1, "missing_state", "<internal_state>"),  # MEM1 without its state
@@ -156,7 +157,7 @@ def test_tag_soup_never_raises(text, protocol):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=60), st.integers(min_value=1, max_value=10**6))
+@given(st.text(max_size=60).filter(lambda q: "</tool_call>" not in q), st.integers(min_value=1, max_value=10**6))
 def test_rendered_tool_calls_round_trip(query, top_k):
     action = parse_action("<think>t</think>" + call("retrieve_memory", query=query, top_k=top_k), TOOLS)
     assert action.ok and action.tool_calls == (ToolCall("retrieve_memory", {"query": query, "top_k": top_k}),)
