@@ -1,67 +1,61 @@
 """One parser from model text to a typed :class:`Action`. It never raises on model output.
 
-Formats: optional ``<think>...</think>``; one or more ``<tool_call>{"name": ..., "arguments":
-{...}}</tool_call>`` (Qwen2.5/Qwen3's native format; ``arguments`` may also be a JSON string
-holding an object); an ``<answer>...</answer>``; MEM1's internal-state tag with ``<search>``;
-MemAgent's ``\\boxed{}``; MemAct's ``FINAL_ANSWER:``. Tags are found by one linear scan (no
-backtracking regex), so 100 kB of junk parses in milliseconds.
+Forms (one :class:`Protocol` picks the answer form and MEM1's tags):
 
-Rules for partly good output: every well-formed, valid tool call is returned even when another
-one is malformed (the environment shows the errors and decides); with several answers the last
-one is returned beside a ``multiple_answers`` error; text inside ``<think>`` is opaque (tags in
-it do not count), and so is a tool call's JSON up to its closing tag.
+- an optional ``<think>...</think>`` (or a bare leading ``...</think>``, as Qwen3 writes it);
+- ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``, any number, in order (Qwen2.5 /
+  Qwen3's native form; ``arguments`` may also be a JSON *string* holding an object);
+- an answer: ``<answer>...</answer>`` (``"tag"``), MemAgent's ``\\boxed{...}`` (``"boxed"``) or
+  MemAct's ``FINAL_ANSWER: ...`` (``"final_answer"``: the rest of the text up to the next tag);
+- MEM1: the state tag's text goes to ``Action.state``; ``<search>q</search>`` becomes
+  ``ToolCall("search", {"query": q})``.
+
+What comes back when part of the text is wrong (each problem is one :class:`FormatError`):
+
+- every well-formed, valid tool call is returned even when another one is not; a call with any
+  problem (bad JSON, unknown tool, bad arguments) is dropped whole, never half-run;
+- with several answers the last one is returned (``multiple_answers``); with an answer *and*
+  tool calls both are returned (``answer_and_tool``) and the environment decides;
+- an unclosed ``<think>`` still fills ``Action.think``; an unclosed ``<tool_call>`` or answer is
+  not used (it was usually cut off mid-way);
+- ``\\boxed`` and ``FINAL_ANSWER:`` count only outside ``<think>`` and ``<tool_call>``;
+- control characters (C0 but tab/newline/CR, DEL, C1) and lone surrogates are removed first;
+- text over ``max_chars`` is cut to its prefix (``too_long``), so junk costs bounded time;
+- at most ``MAX_ERRORS`` errors are kept (the last one says how many more there were).
+
+``no_action`` is reported only when nothing else explains a reply without a call or an answer.
 """
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
-from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
+from memrl.actions.scan import Scan, clean, find_boxed, replace_surrogates, scan_boxed, scan_tags
+from memrl.actions.tools import ToolSpec, quote, suggest, unknown_tool
 from memrl.actions.types import Action, FormatError, ToolCall
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # never valid raw in JSON or tags
-_BOXED = "\\boxed{"
-_FINAL = "FINAL_ANSWER:"
+__all__ = ["MAX_ERRORS", "Protocol", "ToolSpec", "parse_action", "render_tool_call", "find_boxed"]
 
-
-@dataclass(frozen=True)
-class ToolSpec:
-    """A tool's name, description and JSON-schema parameters (OpenAI function format)."""
-
-    name: str
-    description: str
-    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
-
-    @classmethod
-    def from_function(cls, fn: Callable[..., Any]) -> "ToolSpec":
-        """From type hints and a Google-style docstring (``Args:``), via transformers."""
-        from transformers.utils import get_json_schema
-
-        schema = get_json_schema(fn)["function"]
-        params = dict(schema.get("parameters") or {"type": "object", "properties": {}})
-        params["properties"] = {k: v for k, v in params.get("properties", {}).items() if k != "self"}
-        required = [r for r in params.get("required", []) if r != "self"]
-        if required:
-            params["required"] = required
-        else:
-            params.pop("required", None)
-        return cls(schema["name"], schema.get("description", ""), params)
-
-    def to_openai(self) -> dict[str, Any]:
-        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+MAX_ERRORS = 10
+ANSWER_FORMS = ("tag", "boxed", "final_answer")
+FINAL_MARKER = "FINAL_ANSWER:"
+CALL_FORM = '<tool_call>{"name": "<tool>", "arguments": {...}}</tool_call>'
+_TAG_NAME = re.compile(r"[A-Za-z_][\w.-]*\Z")
+_RESERVED = ("think", "tool_call", "answer")
 
 
 @dataclass(frozen=True)
 class Protocol:
-    """Which answer and state forms a method uses.
+    """Which answer and state forms a method's model writes.
 
-    answer: ``"tag"`` (``<answer>``), ``"boxed"`` (MemAgent ``\\boxed{}``) or ``"final_answer"``
-    (MemAct ``FINAL_ANSWER: ...``, the rest of the text). state_tag: MEM1's internal-state tag
-    (required every turn when set). search_tag: a tag whose body becomes ``ToolCall("search",
-    {"query": body})`` (MEM1's ``<search>``). max_chars: longer text is cut and flagged.
+    answer: ``"tag"`` (``<answer>``), ``"boxed"`` (MemAgent) or ``"final_answer"`` (MemAct).
+    state_tag: MEM1's internal-state tag (e.g. ``"internal_state"``); when set, a reply without
+    it is a ``missing_state`` error. ``"think"`` is allowed: the thought is then the state.
+    search_tag: a tag whose text becomes ``ToolCall("search", {"query": text})`` (MEM1).
+    max_chars: longer replies are cut to this prefix and flagged ``too_long``.
     """
 
     answer: str = "tag"
@@ -69,199 +63,256 @@ class Protocol:
     search_tag: str | None = None
     max_chars: int = 32_000
 
+    def __post_init__(self) -> None:
+        if self.answer not in ANSWER_FORMS:
+            raise ValueError(f"Protocol.answer {self.answer!r} is not one of {', '.join(ANSWER_FORMS)}{suggest(str(self.answer), list(ANSWER_FORMS))}")
+        for name in ("state_tag", "search_tag"):
+            tag = getattr(self, name)
+            if tag is not None and not (isinstance(tag, str) and _TAG_NAME.match(tag)):
+                raise ValueError(f"Protocol.{name} {tag!r} must be a bare tag name such as 'internal_state' (letters, digits, _ . -)")
+        if self.state_tag in ("tool_call", "answer") or self.search_tag in _RESERVED:
+            raise ValueError(f"Protocol tags state_tag={self.state_tag!r}, search_tag={self.search_tag!r} may not reuse {', '.join(_RESERVED)} (think is allowed as the state)")
+        if self.state_tag is not None and self.state_tag == self.search_tag:
+            raise ValueError(f"Protocol.state_tag and search_tag are both {self.state_tag!r}; give them different tags")
+        if isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int) or self.max_chars < 1:
+            raise ValueError(f"Protocol.max_chars ({self.max_chars!r}) must be a positive integer")
+
     def tags(self) -> tuple[str, ...]:
-        tags = ["think", "tool_call"]
-        if self.answer == "tag":
-            tags.append("answer")
-        tags += [t for t in (self.state_tag, self.search_tag) if t]
+        """The tags the scanner looks for under this protocol."""
+        tags = ["think", "tool_call"] + (["answer"] if self.answer == "tag" else [])
+        tags += [t for t in (self.state_tag, self.search_tag) if t and t not in tags]
         return tuple(tags)
+
+    def answer_form(self) -> str:
+        return {"tag": "<answer>...</answer>", "boxed": "\\boxed{...}", "final_answer": f"{FINAL_MARKER} ..."}[self.answer]
+
+
+# Characters the parser would strip, and tags the scanner would see, escaped inside JSON strings
+# (the only place a dump can hold them), so any rendered call parses back to itself.
+_RENDER_ESCAPE = re.compile("[\x7f-\x9f\ud800-\udfff]|<(?=/?tool_call>)")
 
 
 def render_tool_call(call: ToolCall) -> str:
-    """The canonical text of a tool call (for scripted agents, demonstrations and tests)."""
-    return "<tool_call>" + json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False) + "</tool_call>"
-
-
-def _snippet(text: str, limit: int = 80) -> str:
-    flat = " ".join(text.split())
-    return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
-
-
-_TAG_CACHE: dict[tuple[str, ...], re.Pattern[str]] = {}
-
-
-def _tag_pattern(tags: tuple[str, ...]) -> re.Pattern[str]:
-    if tags not in _TAG_CACHE:
-        _TAG_CACHE[tags] = re.compile(r"<(/?)(" + "|".join(map(re.escape, tags)) + r")>")
-    return _TAG_CACHE[tags]
-
-
-def _scan(text: str, tags: tuple[str, ...]) -> tuple[list[tuple[str, str]], list[FormatError]]:
-    """(tag, body) blocks in order, and the structural errors (unclosed, nested, stray)."""
-    blocks: list[tuple[str, str]] = []
-    errors: list[FormatError] = []
-    open_tag, start = None, 0
-    for m in _tag_pattern(tags).finditer(text):
-        closing, tag = m.group(1) == "/", m.group(2)
-        if open_tag in ("think", "tool_call") and not (closing and tag == open_tag):
-            continue  # thoughts and tool-call JSON are opaque (JSON strings may hold any text)
-        if not closing:
-            if open_tag is not None:
-                errors.append(FormatError("nested_tag", f"<{tag}> opened inside <{open_tag}>; close </{open_tag}> first"))
-                continue
-            open_tag, start = tag, m.end()
-        elif open_tag == tag:
-            blocks.append((tag, text[start : m.start()]))
-            open_tag = None
-        elif open_tag is None:
-            errors.append(FormatError("unclosed_tag", f"</{tag}> without a matching <{tag}>"))
-        else:
-            errors.append(FormatError("nested_tag", f"</{tag}> closes <{open_tag}>; write </{open_tag}>"))
-    if open_tag is not None:
-        errors.append(FormatError("unclosed_tag", f"<{open_tag}> is never closed; end it with </{open_tag}>"))
-    return blocks, errors
+    """The canonical text of a tool call, in Qwen's chat-template layout (for scripted agents)."""
+    body = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+    body = _RENDER_ESCAPE.sub(lambda m: f"\\u{ord(m.group()):04x}", body)
+    return f"<tool_call>\n{body}\n</tool_call>"
 
 
 def _boxed(text: str) -> list[str]:
-    """Contents of every ``\\boxed{...}`` with balanced braces (unbalanced ones are skipped)."""
-    found, i = [], text.find(_BOXED)
-    while i != -1:
-        depth, j = 1, i + len(_BOXED)
-        while j < len(text) and depth:
-            depth += {"{": 1, "}": -1}.get(text[j], 0)
-            j += 1
-        if depth == 0:
-            found.append(text[i + len(_BOXED) : j - 1])
-        i = text.find(_BOXED, j if depth == 0 else i + 1)
-    return found
+    """Kept for callers of the first parser (``memrl.scoring.text``); use :func:`find_boxed`."""
+    return find_boxed(text)
 
 
-def _tool_call(body: str, tools: Mapping[str, ToolSpec] | None) -> tuple[ToolCall | None, list[FormatError]]:
-    try:
-        obj = json.loads(body)
-    except (json.JSONDecodeError, RecursionError, ValueError) as e:
-        msg = getattr(e, "msg", type(e).__name__)
-        return None, [FormatError("malformed_json", f"tool call {_snippet(body)} is not valid JSON ({msg}); write {{\"name\": ..., \"arguments\": {{...}}}}")]
-    if not isinstance(obj, dict) or not isinstance(obj.get("name"), str):
-        return None, [FormatError("malformed_json", f"tool call {_snippet(body)} needs a JSON object with a string \"name\" and an \"arguments\" object")]
-    args = obj.get("arguments", obj.get("parameters", {}))
-    if isinstance(args, str):
-        try:
-            args = json.loads(args) if args.strip() else {}
-        except (json.JSONDecodeError, RecursionError, ValueError):
-            args = None
-    if args is None or not isinstance(args, dict):
-        return None, [FormatError("malformed_json", f"\"arguments\" of {obj['name']!r} must be a JSON object")]
-    call = ToolCall(obj["name"], args)
-    if tools is None:
-        return call, []
-    return _validate(call, tools)
-
-
-_JSON_TYPES = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,), "array": (list,), "object": (dict,), "null": (type(None),)}
-
-
-def _fits(value: Any, schema: Mapping[str, Any]) -> bool:
-    if "enum" in schema and value not in schema["enum"]:
-        return False
-    kinds = schema.get("type")
-    if kinds is None:
-        return True
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    if schema.get("nullable"):
-        kinds.append("null")
-    for kind in kinds:
-        if kind in ("integer", "number") and isinstance(value, bool):
-            continue  # JSON true is not a number
-        if isinstance(value, _JSON_TYPES.get(kind, ())):
-            return True
-    return False
-
-
-def _validate(call: ToolCall, tools: Mapping[str, ToolSpec]) -> tuple[ToolCall | None, list[FormatError]]:
-    spec = tools.get(call.name)
-    if spec is None:
-        names = ", ".join(tools) or "none"
-        close = difflib.get_close_matches(call.name, list(tools), n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        return None, [FormatError("unknown_tool", f"unknown tool {call.name[:60]!r}; available: {names}{hint}")]
-    props = spec.parameters.get("properties", {})
-    errors = []
-    for name in spec.parameters.get("required", []):
-        if name not in call.arguments:
-            errors.append(FormatError("missing_argument", f"{call.name} needs argument {name!r}; arguments: {', '.join(props)}"))
-    for name, value in call.arguments.items():
-        if name not in props:
-            errors.append(FormatError("unexpected_argument", f"{call.name} takes no argument {name[:40]!r}; arguments: {', '.join(props) or 'none'}"))
-        elif not _fits(value, props[name]):
-            want = props[name].get("type", "?")
-            errors.append(FormatError("wrong_type", f"{call.name} argument {name!r} must be {want}, got {type(value).__name__} {_snippet(json.dumps(value, ensure_ascii=False), 40)}"))
-    return (None, errors) if errors else (call, [])
-
-
+# -- the parser ----------------------------------------------------------------------------------
 def parse_action(
     text: Any,
     tools: Mapping[str, ToolSpec] | Sequence[ToolSpec] | None = None,
     protocol: Protocol = Protocol(),
 ) -> Action:
-    """Parse one model reply. Never raises; see the module docstring for the rules."""
+    """Parse one model reply into an :class:`Action`; never raises (rules: module docstring).
+
+    ``tools`` (a name -> spec mapping or a list of specs) turns on tool-name and argument checks;
+    with ``None`` any well-formed call is accepted as written.
+    """
     if not isinstance(text, str) or not text.strip():
-        return Action(errors=(FormatError("empty", "the reply is empty; think, then call a tool or answer"),))
+        return Action(errors=(FormatError("empty", f"the reply is empty; {_how(protocol, tools)}"),))
     errors: list[FormatError] = []
     if len(text) > protocol.max_chars:
+        errors.append(FormatError("too_long", f"the reply has {len(text):,} characters, over the limit of {protocol.max_chars:,}, so only the start was read; write a shorter reply"))
         text = text[: protocol.max_chars]
-        errors.append(FormatError("too_long", f"the reply is over {protocol.max_chars} characters; only the start was read"))
-    text = _CONTROL.sub("", text)
     if tools is not None and not isinstance(tools, Mapping):
         tools = {t.name: t for t in tools}
-    blocks, structural = _scan(text, protocol.tags())
-    errors += structural
-    think = next((body for tag, body in blocks if tag == "think"), None)
-    calls: list[ToolCall] = []
-    for tag, body in blocks:
-        if tag == "tool_call":
-            call, errs = _tool_call(body.strip(), tools)
-            errors += errs
-            if call is not None:
-                calls.append(call)
-        elif tag == protocol.search_tag:
-            calls.append(ToolCall("search", {"query": body.strip()}))
-    answers = _answers(text, blocks, protocol)
-    if len(answers) > 1:
-        errors.append(FormatError("multiple_answers", f"{len(answers)} answers in one reply; give exactly one"))
-    answer = answers[-1].strip() if answers else None
-    state = None
-    if protocol.state_tag:
-        states = [body for tag, body in blocks if tag == protocol.state_tag]
-        state = states[-1].strip() if states else None
-        if state is None:
-            errors.append(FormatError("missing_state", f"write your state inside <{protocol.state_tag}></{protocol.state_tag}> every turn"))
+    scan = scan_tags(clean(text), protocol.tags())
+    errors += _structure_errors(scan)
+    think = _think(scan)
+    calls = _calls(scan, tools, protocol, errors)
+    answer = _answer(scan, protocol, errors)
+    state = _state(scan, protocol, errors)
     if answer is not None and calls:
-        errors.append(FormatError("answer_and_tool", "a reply either calls tools or answers, not both; the answer was ignored"))
-    if answer is None and not calls and not any(e.kind in ("malformed_json", "unknown_tool", "missing_argument", "unexpected_argument", "wrong_type") for e in errors):
-        errors.append(FormatError("no_action", f"no tool call and no answer; {_how(protocol)}"))
-    return Action(think=think, tool_calls=tuple(calls), answer=answer, state=state, errors=tuple(errors))
+        errors.append(FormatError("answer_and_tool", f"an answer and {len(calls)} tool call(s) in one reply; call tools first and answer in a later turn, after their results"))
+    if answer is None and not calls and all(e.kind in ("too_long", "missing_state") for e in errors):
+        errors.append(FormatError("no_action", f"no tool call and no answer found; {_how(protocol, tools)}"))
+    return Action(think=think, tool_calls=tuple(calls), answer=answer, state=state, errors=_capped(errors))
 
 
-def _answers(text: str, blocks: list[tuple[str, str]], protocol: Protocol) -> list[str]:
+def _how(protocol: Protocol, tools: Any) -> str:
+    """How to act under this protocol, for the empty / no_action messages."""
+    forms = [] if isinstance(tools, (Mapping, Sequence)) and not tools else [CALL_FORM]
+    if protocol.search_tag:
+        forms.append(f"<{protocol.search_tag}>query</{protocol.search_tag}>")
+    forms.append(protocol.answer_form())
+    state = f"<{protocol.state_tag}>...</{protocol.state_tag}> and then " if protocol.state_tag else ""
+    return f"write {state}{' or '.join(forms)}"
+
+
+def _structure_errors(scan: Scan) -> list[FormatError]:
+    words = {
+        "unclosed": ("unclosed_tag", "<{t}> is never closed; end it with </{t}>"),
+        "stray": ("unclosed_tag", "</{t}> closes nothing; open it first: <{t}>...</{t}>"),
+        "nested": ("nested_tag", "<{t}> opened inside another <{t}>; close each with </{t}> before opening the next"),
+    }
+    return [FormatError(words[p][0], words[p][1].format(t=tag)) for p, tag in scan.problems]
+
+
+def _think(scan: Scan) -> str | None:
+    thoughts = [e.body.strip() for e in scan.elements if e.tag == "think"]
+    return "\n\n".join(thoughts) if thoughts else None
+
+
+def _calls(scan: Scan, tools: Mapping[str, ToolSpec] | None, protocol: Protocol, errors: list[FormatError]) -> list[ToolCall]:
+    calls: list[ToolCall] = []
+    n = 0
+    for element in scan.elements:
+        if not element.closed:
+            continue
+        if element.tag == "tool_call":
+            n += 1
+            call = _decode_call(element.body, n, errors)
+            if call is not None and tools is not None:
+                call = _validate(call, tools, errors)
+        elif element.tag == protocol.search_tag:
+            call = _search(element.body, protocol.search_tag, tools, errors)
+        else:
+            continue
+        if call is not None:
+            calls.append(call)
+    return calls
+
+
+def _decode_call(body: str, n: int, errors: list[FormatError]) -> ToolCall | None:
+    """The ToolCall a ``<tool_call>`` body holds, or None with the reason added to ``errors``."""
+    where = f"<tool_call> #{n}"
+    raw = body.strip()
+    if not raw:
+        return _bad(errors, f"{where} is empty; write {CALL_FORM}")
+    try:
+        obj = json.loads(raw, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        return _bad(errors, f"{where} is not valid JSON ({e.msg} at char {e.pos}, near {quote(raw[max(0, e.pos - 30) : e.pos + 30], 60)}); write {CALL_FORM}")
+    except (ValueError, RecursionError) as e:  # NaN / Infinity, or absurd nesting
+        return _bad(errors, f"{where} is not valid JSON ({type(e).__name__}: {quote(str(e), 60)}); write {CALL_FORM}")
+    if isinstance(obj, list):
+        return _bad(errors, f"{where} holds a JSON array; write one object per call: {CALL_FORM}")
+    if not isinstance(obj, dict):
+        return _bad(errors, f"{where} holds {type(obj).__name__} {quote(raw, 40)}, not an object; write {CALL_FORM}")
+    name = obj.get("name")
+    if not isinstance(name, str) or not name.strip():
+        return _bad(errors, f"{where} needs a non-empty \"name\" string (got keys: {quote(', '.join(map(str, obj)), 60)}); write {CALL_FORM}")
+    args = _arguments(obj, where, errors)
+    if args is None:
+        return None
+    if "\\u" in raw:  # only a JSON escape can bring a lone surrogate back
+        try:
+            name, args = replace_surrogates(name), _no_surrogates(args)
+        except RecursionError:  # nesting json.loads allowed but recursion here does not
+            return _bad(errors, f"{where}: \"arguments\" are nested too deeply; keep them flat")
+    return ToolCall(name, args)
+
+
+def _arguments(obj: dict[str, Any], where: str, errors: list[FormatError]) -> dict[str, Any] | None:
+    if "arguments" not in obj:
+        others = [str(k) for k in obj if k != "name"]
+        if others:  # e.g. Llama's "parameters", or the arguments spread at the top level
+            return _bad(errors, f"{where} has keys {quote(', '.join(others), 60)} but no \"arguments\"; put the arguments under \"arguments\": {CALL_FORM}")
+        return {}
+    args = obj["arguments"]
+    if isinstance(args, str):  # some models send the arguments object as a JSON string
+        try:
+            args = json.loads(args, parse_constant=_no_constant) if args.strip() else {}
+        except (ValueError, RecursionError):
+            return _bad(errors, f"{where}: \"arguments\" is a string that is not a JSON object ({quote(args, 40)}); write \"arguments\": {{...}}")
+    if args is None:
+        return {}
+    if not isinstance(args, dict):
+        return _bad(errors, f"{where}: \"arguments\" must be a JSON object, got {type(args).__name__}; write \"arguments\": {{...}}")
+    return args
+
+
+def _validate(call: ToolCall, tools: Mapping[str, ToolSpec], errors: list[FormatError]) -> ToolCall | None:
+    spec = tools.get(call.name)
+    if spec is None:
+        errors.append(unknown_tool(call.name, tools))
+        return None
+    args, problems = spec.check_arguments(call.arguments)
+    errors += problems
+    return None if problems else ToolCall(call.name, args)
+
+
+def _search(body: str, tag: str, tools: Mapping[str, ToolSpec] | None, errors: list[FormatError]) -> ToolCall | None:
+    # The protocol itself offers the search tag, so it is never an unknown tool; a "search"
+    # spec, when given, still checks the arguments.
+    query = body.strip()
+    if not query:
+        errors.append(FormatError("missing_argument", f"<{tag}></{tag}> is empty; put the query inside: <{tag}>your query</{tag}>"))
+        return None
+    call = ToolCall("search", {"query": query})
+    return _validate(call, tools, errors) if tools is not None and "search" in tools else call
+
+
+def _answer(scan: Scan, protocol: Protocol, errors: list[FormatError]) -> str | None:
     if protocol.answer == "tag":
-        return [body for tag, body in blocks if tag == "answer"]
-    outside = _outside_think(text)
-    if protocol.answer == "boxed":
-        return _boxed(outside)
-    if protocol.answer == "final_answer":
-        parts = outside.split(_FINAL)
-        return [p.split("<tool_call>")[0] for p in parts[1:]]
-    return []
+        answers = [e.body.strip() for e in scan.elements if e.tag == "answer" and e.closed]
+    elif protocol.answer == "boxed":
+        answers = _boxed_answers(scan, errors)
+    else:
+        answers = [a for seg in scan.outside for a in seg.split(FINAL_MARKER)[1:]]
+        answers = [a.strip() for a in answers]
+    if len(answers) > 1:
+        errors.append(FormatError("multiple_answers", f"{len(answers)} answers in one reply; give exactly one {protocol.answer_form()} (the last one was read)"))
+    return answers[-1] if answers else None
 
 
-def _outside_think(text: str) -> str:
-    start = text.find("<think>")
-    end = text.find("</think>", start + 1) if start != -1 else -1
-    return text if start == -1 or end == -1 else text[:start] + text[end + len("</think>") :]
+def _boxed_answers(scan: Scan, errors: list[FormatError]) -> list[str]:
+    answers: list[str] = []
+    nested = unclosed = 0
+    for segment in scan.outside:
+        boxes = scan_boxed(segment)
+        answers += [b.strip() for b in boxes.contents]
+        nested, unclosed = nested + boxes.nested, unclosed + boxes.unclosed
+    if nested:
+        errors.append(FormatError("nested_tag", "\\boxed{ inside another \\boxed{; box the final answer once: \\boxed{answer}"))
+    if unclosed:
+        errors.append(FormatError("unclosed_tag", "\\boxed{ is never closed; balance its braces: \\boxed{answer}"))
+    return answers
 
 
-def _how(protocol: Protocol) -> str:
-    answer = {"tag": "<answer>...</answer>", "boxed": "\\boxed{...}", "final_answer": "FINAL_ANSWER: ..."}.get(protocol.answer, "an answer")
-    search = f" or <{protocol.search_tag}>query</{protocol.search_tag}>" if protocol.search_tag else ""
-    return f"write <tool_call>{{\"name\": ..., \"arguments\": {{...}}}}</tool_call>{search} or {answer}"
+def _state(scan: Scan, protocol: Protocol, errors: list[FormatError]) -> str | None:
+    tag = protocol.state_tag
+    if tag is None:
+        return None
+    states = [e for e in scan.elements if e.tag == tag]
+    closed = [e.body.strip() for e in states if e.closed]
+    if not states:
+        errors.append(FormatError("missing_state", f"no <{tag}> found; begin every reply with your updated state inside <{tag}>...</{tag}>"))
+    return closed[-1] if closed else None  # the latest consolidation wins
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _bad(errors: list[FormatError], message: str) -> None:
+    errors.append(FormatError("malformed_json", message))
+    return None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON; use a finite number or null")
+
+
+def _no_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return replace_surrogates(value)
+    if isinstance(value, list):
+        return [_no_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {replace_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def _capped(errors: list[FormatError]) -> tuple[FormatError, ...]:
+    """Errors without repeats, at most MAX_ERRORS; the last kept one counts the rest."""
+    unique = list(dict.fromkeys(errors))
+    if len(unique) <= MAX_ERRORS:
+        return tuple(unique)
+    last = unique[MAX_ERRORS - 1]
+    more = len(unique) - MAX_ERRORS
+    return (*unique[: MAX_ERRORS - 1], FormatError(last.kind, f"{last.message} (and {more} more format errors not shown)"))

@@ -38,8 +38,8 @@ ERROR_KINDS = (
     "missing_argument",
     "unexpected_argument",
     "wrong_type",  # an argument of the wrong JSON type
-    "unclosed_tag",
-    "nested_tag",
+    "unclosed_tag",  # an opening tag never closed, or a closing tag that closes nothing
+    "nested_tag",  # a tag opened again inside itself (<tool_call> in <tool_call>, \boxed in \boxed)
     "multiple_answers",
     "answer_and_tool",  # an answer and tool calls in one turn
     "too_long",  # over the parser's size limit; only a prefix was read

@@ -83,4 +83,16 @@ def collate(rows: Sequence[Row], pad_id: int) -> dict[str, torch.Tensor]:
         "completion_attention_mask": attention,
         "sampling_logps": logps,
         "advantages": adv,
+        "row_trajectory": torch.tensor([r.trajectory for r in rows], dtype=torch.long),
     }
+
+
+def trajectory_weights(tokens: torch.Tensor, row_trajectory: torch.Tensor, total: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """Per-row weights that turn the batch token mean into a mean over trajectories of each
+    trajectory's token mean: w = N_tokens / (N_trajectories * tokens of its trajectory); 0 on
+    padding rows. The clipped objective is linear in a positive advantage weight, so weighting
+    advantages is weighting the loss (the KL term is not reweighted)."""
+    weights = torch.zeros(len(row_trajectory), dtype=torch.float32, device=tokens.device)
+    real = row_trajectory >= 0
+    weights[real] = (total / (count * tokens[row_trajectory[real]].clamp(min=1.0))).float()
+    return weights

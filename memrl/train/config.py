@@ -35,6 +35,7 @@ class MemRLConfig(GRPOConfig):
     # -- reward and credit -----------------------------------------------------------------------
     reward_plugins: dict[str, float] | str | None = field(default=None, metadata={"help": "Reward plugins and weights, e.g. {exact_match: 1.0, format_compliance: 0.1}; default: the environment's own reward."})
     advantage_baseline: str = field(default="mean", metadata={"help": "mean (GRPO) or rloo (leave-one-out)."})
+    loss_aggregation: str = field(default="token", metadata={"help": "token: a token mean over the batch (with loss_type dapo); trajectory: every trajectory weighs the same, whatever its length or number of segments."})
     # -- PPO -------------------------------------------------------------------------------------
     gae_gamma: float = field(default=1.0, metadata={"help": "PPO: discount over policy tokens."})
     gae_lambda: float = field(default=0.95, metadata={"help": "PPO: GAE lambda."})
@@ -72,6 +73,8 @@ class MemRLConfig(GRPOConfig):
         super().__post_init__()
         rules = [
             (self.algorithm in ("grpo", "ppo"), f"algorithm ({self.algorithm!r}) must be 'grpo' or 'ppo'"),
+            (self.loss_aggregation in ("token", "trajectory"), f"loss_aggregation ({self.loss_aggregation!r}) must be 'token' or 'trajectory'"),
+            (self.loss_aggregation == "token" or self.loss_type == "dapo", f"loss_aggregation 'trajectory' needs loss_type 'dapo' (got {self.loss_type!r})"),
             (self.advantage_baseline in ("mean", "rloo"), f"advantage_baseline ({self.advantage_baseline!r}) must be 'mean' or 'rloo'"),
             (self.num_generations >= 2, f"num_generations ({self.num_generations}) must be at least 2: a group of one has no baseline"),
             (self.max_new_tokens_per_turn >= 1, f"max_new_tokens_per_turn ({self.max_new_tokens_per_turn}) must be at least 1"),

@@ -25,7 +25,7 @@ from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_bac
 from memrl.rollout.segments import Trajectory
 from memrl.rollout.summary import summarize
 from memrl.train.advantages import group_advantages
-from memrl.train.batch import collate, pad_rows, round_up, rows_from_trajectories
+from memrl.train.batch import collate, pad_rows, round_up, rows_from_trajectories, trajectory_weights
 from memrl.train.config import MemRLConfig
 from memrl.train.logging import JsonlLogger
 
@@ -169,9 +169,18 @@ class MemoryGRPOTrainer(GRPOTrainer):
             "sampling_per_token_logps": batch["sampling_logps"],
             "num_items_in_batch": self.accelerator.gather(policy_mask.sum()).sum(),
         }
+        if self.args.loss_aggregation == "trajectory":
+            out["advantages"] = out["advantages"] * self._trajectory_weights(trajectories, batch["row_trajectory"], policy_mask)
         out["old_per_token_logps"], out["ref_per_token_logps"] = self._old_and_ref_logps(out)
         self._log_rollout(trajectories, advantages, t_rollout, policy_mask)
         return out
+
+    def _trajectory_weights(self, trajectories, row_trajectory: torch.Tensor, policy_mask: torch.Tensor) -> torch.Tensor:
+        device = policy_mask.device
+        tokens = torch.tensor([float(sum(s.policy_tokens for s in t.segments)) for t in trajectories], device=device)
+        total = self.accelerator.gather(tokens.sum()[None]).sum()
+        count = self.accelerator.gather(torch.tensor([float(len(trajectories))], device=device)).sum()
+        return trajectory_weights(tokens, row_trajectory.to(device), total, count)[:, None]
 
     def _old_and_ref_logps(self, batch: dict[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)

@@ -52,3 +52,18 @@ def test_every_segment_becomes_a_row_and_padding_rows_train_nothing():
     assert batch["completion_mask"][:6].sum() == 12 and batch["completion_mask"][6:].sum() == 0
     assert batch["advantages"][1].tolist() == [-1.0, -1.0, -1.0]  # the trajectory's value on every token
     assert batch["completion_attention_mask"][0].tolist() == [1, 1, 1]  # env tokens attended, not trained
+
+
+def test_trajectory_aggregation_weighs_every_trajectory_the_same():
+    import torch
+
+    from memrl.train.batch import trajectory_weights
+
+    trajs = [traj(0, 1), traj(1, 3)]  # 2 and 6 policy tokens
+    rows = rows_from_trajectories(trajs, [1.0, 1.0])
+    batch = collate(pad_rows(rows, 6, 0), 0)
+    tokens = torch.tensor([2.0, 6.0])
+    w = trajectory_weights(tokens, batch["row_trajectory"], tokens.sum(), torch.tensor(2.0))
+    per_traj = [(w[:, None] * batch["completion_mask"])[batch["row_trajectory"] == i].sum().item() for i in (0, 1)]
+    assert per_traj == pytest.approx([4.0, 4.0])  # equal total weight: N_tokens / N_trajectories each
+    assert w[batch["row_trajectory"] < 0].sum() == 0
