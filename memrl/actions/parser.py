@@ -187,7 +187,7 @@ def _decode_call(body: str, n: int, errors: list[FormatError]) -> ToolCall | Non
     if not raw:
         return _bad(errors, f"{where} is empty; write {CALL_FORM}")
     try:
-        obj = json.loads(raw, parse_constant=_no_constant)
+        obj = _JSON.decode(raw)
     except json.JSONDecodeError as e:
         return _bad(errors, f"{where} is not valid JSON ({e.msg} at char {e.pos}, near {quote(raw[max(0, e.pos - 30) : e.pos + 30], 60)}); write {CALL_FORM}")
     except (ValueError, RecursionError) as e:  # NaN / Infinity, or absurd nesting
@@ -219,7 +219,7 @@ def _arguments(obj: dict[str, Any], where: str, errors: list[FormatError]) -> di
     args = obj["arguments"]
     if isinstance(args, str):  # some models send the arguments object as a JSON string
         try:
-            args = json.loads(args, parse_constant=_no_constant) if args.strip() else {}
+            args = _JSON.decode(args) if args.strip() else {}
         except (ValueError, RecursionError):
             return _bad(errors, f"{where}: \"arguments\" is a string that is not a JSON object ({quote(args, 40)}); write \"arguments\": {{...}}")
     if args is None:
@@ -296,6 +296,9 @@ def _bad(errors: list[FormatError], message: str) -> None:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON; use a finite number or null")
+
+
+_JSON = json.JSONDecoder(parse_constant=_no_constant)  # one decoder: json.loads(**kw) builds one per call
 
 
 def _no_surrogates(value: Any) -> Any:

@@ -57,6 +57,11 @@ class Scan:
     outside: list[str] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)  # ("nested"|"stray"|"unclosed", tag)
 
+    def problem(self, kind: str, tag: str) -> None:
+        # Each (kind, tag) once: junk with 10,000 stray tags says the same thing 10,000 times.
+        if (kind, tag) not in self.problems:
+            self.problems.append((kind, tag))
+
 
 @functools.lru_cache(maxsize=64)
 def _tag_pattern(tags: tuple[str, ...]) -> re.Pattern[str]:
@@ -70,7 +75,8 @@ def scan_tags(text: str, tags: tuple[str, ...]) -> Scan:
     body_at = outside_at = 0  # where the open element's body / the current outside run starts
     absorb: dict[str, int] = {}  # closing tags owed to a nested opening we already reported
     for m in _tag_pattern(tags).finditer(text):
-        closing, tag = m.group(1) == "/", m.group(2)
+        slash, tag = m.groups()
+        closing = slash == "/"
         if open_tag is None:
             if not closing:
                 scan.outside.append(text[outside_at : m.start()])
@@ -81,19 +87,19 @@ def scan_tags(text: str, tags: tuple[str, ...]) -> Scan:
             elif absorb.get(tag):
                 absorb[tag] -= 1
             else:
-                scan.problems.append(("stray", tag))
+                scan.problem("stray", tag)
         elif tag == open_tag:
             if closing:
                 scan.elements.append(Element(tag, text[body_at : m.start()]))
                 open_tag, outside_at = None, m.end()
             else:
-                scan.problems.append(("nested", tag))
+                scan.problem("nested", tag)
                 absorb[tag] = absorb.get(tag, 0) + 1
                 body_at = m.end()
     if open_tag is None:
         scan.outside.append(text[outside_at:])
     else:
-        scan.problems.append(("unclosed", open_tag))
+        scan.problem("unclosed", open_tag)
         scan.elements.append(Element(open_tag, text[body_at:], closed=False))
     return scan
 

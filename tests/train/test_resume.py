@@ -53,3 +53,11 @@ def test_sigkill_then_resume_matches_a_straight_run(tmp_path, algorithm):
     assert any(not torch.equal(first[k], a[k]) for k in a), "weights never moved: the test would prove nothing"
     for key in a:
         assert torch.equal(a[key], b[key]), key
+    # The checkpoint's adapter loads with plain PEFT onto the base model.
+    from peft import PeftModel
+
+    from memrl.models import tiny_model
+
+    loaded = PeftModel.from_pretrained(tiny_model(seed=0)[0], straight / "checkpoint-4")
+    assert any("lora_" in n for n, _ in loaded.named_parameters())
+    assert (straight / "checkpoint-4" / "adapter_config.json").exists()
