@@ -20,29 +20,34 @@ What comes back when part of the text is wrong (each problem is one :class:`Form
   not used (it was usually cut off mid-way);
 - ``\\boxed`` and ``FINAL_ANSWER:`` count only outside ``<think>`` and ``<tool_call>``;
 - control characters (C0 but tab/newline/CR, DEL, C1) and lone surrogates are removed first;
-- text over ``max_chars`` is cut to its prefix (``too_long``), so junk costs bounded time;
-- at most ``MAX_ERRORS`` errors are kept (the last one says how many more there were).
+- text over ``max_chars`` is cut to its prefix (``too_long``);
+- at most ``MAX_CALLS`` tool calls are read (``too_long`` beyond) and ``MAX_ERRORS`` errors kept
+  (the last one says how many more there were), so junk costs bounded time and message length.
 
 ``no_action`` is reported only when nothing else explains a reply without a call or an answer.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from memrl.actions.scan import Scan, clean, find_boxed, replace_surrogates, scan_boxed, scan_tags
 from memrl.actions.tools import ToolSpec, quote, suggest, unknown_tool
 from memrl.actions.types import Action, FormatError, ToolCall
 
-__all__ = ["MAX_ERRORS", "Protocol", "ToolSpec", "parse_action", "render_tool_call", "find_boxed"]
+__all__ = ["MAX_CALLS", "MAX_ERRORS", "Protocol", "ToolSpec", "parse_action", "render_tool_call", "find_boxed"]
 
-MAX_ERRORS = 10
+MAX_ERRORS = 10  # errors kept per reply; the model needs the first few, not ten thousand
+MAX_CALLS = 64  # tool calls read per reply (beyond: a too_long error)
 ANSWER_FORMS = ("tag", "boxed", "final_answer")
 FINAL_MARKER = "FINAL_ANSWER:"
 CALL_FORM = '<tool_call>{"name": "<tool>", "arguments": {...}}</tool_call>'
+_ARGS_FIX = 'write "arguments": {...}'
 _TAG_NAME = re.compile(r"[A-Za-z_][\w.-]*\Z")
 _RESERVED = ("think", "tool_call", "answer")
 
@@ -65,13 +70,19 @@ class Protocol:
 
     def __post_init__(self) -> None:
         if self.answer not in ANSWER_FORMS:
-            raise ValueError(f"Protocol.answer {self.answer!r} is not one of {', '.join(ANSWER_FORMS)}{suggest(str(self.answer), list(ANSWER_FORMS))}")
+            hint = suggest(str(self.answer), list(ANSWER_FORMS))
+            raise ValueError(f"Protocol.answer {self.answer!r} is not one of {', '.join(ANSWER_FORMS)}{hint}")
         for name in ("state_tag", "search_tag"):
             tag = getattr(self, name)
             if tag is not None and not (isinstance(tag, str) and _TAG_NAME.match(tag)):
-                raise ValueError(f"Protocol.{name} {tag!r} must be a bare tag name such as 'internal_state' (letters, digits, _ . -)")
+                raise ValueError(
+                    f"Protocol.{name} {tag!r} must be a bare tag name such as 'internal_state' (letters, digits, _ . -)"
+                )
         if self.state_tag in ("tool_call", "answer") or self.search_tag in _RESERVED:
-            raise ValueError(f"Protocol tags state_tag={self.state_tag!r}, search_tag={self.search_tag!r} may not reuse {', '.join(_RESERVED)} (think is allowed as the state)")
+            raise ValueError(
+                f"Protocol tags state_tag={self.state_tag!r}, search_tag={self.search_tag!r} may not reuse "
+                f"{', '.join(_RESERVED)} (think is allowed as the state)"
+            )
         if self.state_tag is not None and self.state_tag == self.search_tag:
             raise ValueError(f"Protocol.state_tag and search_tag are both {self.state_tag!r}; give them different tags")
         if isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int) or self.max_chars < 1:
@@ -79,12 +90,18 @@ class Protocol:
 
     def tags(self) -> tuple[str, ...]:
         """The tags the scanner looks for under this protocol."""
-        tags = ["think", "tool_call"] + (["answer"] if self.answer == "tag" else [])
-        tags += [t for t in (self.state_tag, self.search_tag) if t and t not in tags]
-        return tuple(tags)
+        return _protocol_tags(self)
 
     def answer_form(self) -> str:
-        return {"tag": "<answer>...</answer>", "boxed": "\\boxed{...}", "final_answer": f"{FINAL_MARKER} ..."}[self.answer]
+        forms = {"tag": "<answer>...</answer>", "boxed": "\\boxed{...}", "final_answer": f"{FINAL_MARKER} ..."}
+        return forms[self.answer]
+
+
+@functools.lru_cache(maxsize=64)
+def _protocol_tags(protocol: Protocol) -> tuple[str, ...]:
+    tags = ["think", "tool_call"] + (["answer"] if protocol.answer == "tag" else [])
+    tags += [t for t in (protocol.state_tag, protocol.search_tag) if t and t not in tags]
+    return tuple(tags)
 
 
 # Characters the parser would strip, and tags the scanner would see, escaped inside JSON strings
@@ -119,7 +136,10 @@ def parse_action(
         return Action(errors=(FormatError("empty", f"the reply is empty; {_how(protocol, tools)}"),))
     errors: list[FormatError] = []
     if len(text) > protocol.max_chars:
-        errors.append(FormatError("too_long", f"the reply has {len(text):,} characters, over the limit of {protocol.max_chars:,}, so only the start was read; write a shorter reply"))
+        errors.append(FormatError("too_long", (
+            f"the reply has {len(text):,} characters, over the limit of {protocol.max_chars:,}, "
+            "so only the start was read; write a shorter reply"
+        )))
         text = text[: protocol.max_chars]
     if tools is not None and not isinstance(tools, Mapping):
         tools = {t.name: t for t in tools}
@@ -130,7 +150,10 @@ def parse_action(
     answer = _answer(scan, protocol, errors)
     state = _state(scan, protocol, errors)
     if answer is not None and calls:
-        errors.append(FormatError("answer_and_tool", f"an answer and {len(calls)} tool call(s) in one reply; call tools first and answer in a later turn, after their results"))
+        errors.append(FormatError("answer_and_tool", (
+            f"an answer and {len(calls)} tool call(s) in one reply; "
+            "call tools first and answer in a later turn, after their results"
+        )))
     if answer is None and not calls and all(e.kind in ("too_long", "missing_state") for e in errors):
         errors.append(FormatError("no_action", f"no tool call and no answer found; {_how(protocol, tools)}"))
     return Action(think=think, tool_calls=tuple(calls), answer=answer, state=state, errors=_capped(errors))
@@ -160,21 +183,25 @@ def _think(scan: Scan) -> str | None:
     return "\n\n".join(thoughts) if thoughts else None
 
 
-def _calls(scan: Scan, tools: Mapping[str, ToolSpec] | None, protocol: Protocol, errors: list[FormatError]) -> list[ToolCall]:
+def _calls(
+    scan: Scan, tools: Mapping[str, ToolSpec] | None, protocol: Protocol, errors: list[FormatError]
+) -> list[ToolCall]:
+    wanted = [e for e in scan.elements if e.closed and e.tag in ("tool_call", protocol.search_tag)]
+    if len(wanted) > MAX_CALLS:  # bounds the JSON work a reply of junk can cause
+        errors.append(FormatError("too_long", (
+            f"{len(wanted)} tool calls in one reply, over the limit of {MAX_CALLS}, "
+            f"so only the first {MAX_CALLS} were read; make fewer calls per reply"
+        )))
     calls: list[ToolCall] = []
     n = 0
-    for element in scan.elements:
-        if not element.closed:
-            continue
+    for element in wanted[:MAX_CALLS]:
         if element.tag == "tool_call":
             n += 1
             call = _decode_call(element.body, n, errors)
             if call is not None and tools is not None:
                 call = _validate(call, tools, errors)
-        elif element.tag == protocol.search_tag:
-            call = _search(element.body, protocol.search_tag, tools, errors)
         else:
-            continue
+            call = _search(element.body, element.tag, tools, errors)
         if call is not None:
             calls.append(call)
     return calls
@@ -189,7 +216,8 @@ def _decode_call(body: str, n: int, errors: list[FormatError]) -> ToolCall | Non
     try:
         obj = _JSON.decode(raw)
     except json.JSONDecodeError as e:
-        return _bad(errors, f"{where} is not valid JSON ({e.msg} at char {e.pos}, near {quote(raw[max(0, e.pos - 30) : e.pos + 30], 60)}); write {CALL_FORM}")
+        near = quote(raw[max(0, e.pos - 30) : e.pos + 30], 60)
+        return _bad(errors, f"{where} is not valid JSON ({e.msg} at char {e.pos}, near {near}); write {CALL_FORM}")
     except (ValueError, RecursionError) as e:  # NaN / Infinity, or absurd nesting
         return _bad(errors, f"{where} is not valid JSON ({type(e).__name__}: {quote(str(e), 60)}); write {CALL_FORM}")
     if isinstance(obj, list):
@@ -198,7 +226,8 @@ def _decode_call(body: str, n: int, errors: list[FormatError]) -> ToolCall | Non
         return _bad(errors, f"{where} holds {type(obj).__name__} {quote(raw, 40)}, not an object; write {CALL_FORM}")
     name = obj.get("name")
     if not isinstance(name, str) or not name.strip():
-        return _bad(errors, f"{where} needs a non-empty \"name\" string (got keys: {quote(', '.join(map(str, obj)), 60)}); write {CALL_FORM}")
+        keys = quote(", ".join(map(str, obj)), 60)
+        return _bad(errors, f"{where} needs a non-empty \"name\" string (got keys: {keys}); write {CALL_FORM}")
     args = _arguments(obj, where, errors)
     if args is None:
         return None
@@ -214,18 +243,20 @@ def _arguments(obj: dict[str, Any], where: str, errors: list[FormatError]) -> di
     if "arguments" not in obj:
         others = [str(k) for k in obj if k != "name"]
         if others:  # e.g. Llama's "parameters", or the arguments spread at the top level
-            return _bad(errors, f"{where} has keys {quote(', '.join(others), 60)} but no \"arguments\"; put the arguments under \"arguments\": {CALL_FORM}")
+            keys = quote(", ".join(others), 60)
+            return _bad(errors, f'{where} has keys {keys} but no "arguments"; put them under "arguments": {CALL_FORM}')
         return {}
     args = obj["arguments"]
     if isinstance(args, str):  # some models send the arguments object as a JSON string
         try:
             args = _JSON.decode(args) if args.strip() else {}
         except (ValueError, RecursionError):
-            return _bad(errors, f"{where}: \"arguments\" is a string that is not a JSON object ({quote(args, 40)}); write \"arguments\": {{...}}")
+            text = quote(args, 40)
+            return _bad(errors, f'{where}: "arguments" is a string that is not a JSON object ({text}); {_ARGS_FIX}')
     if args is None:
         return {}
     if not isinstance(args, dict):
-        return _bad(errors, f"{where}: \"arguments\" must be a JSON object, got {type(args).__name__}; write \"arguments\": {{...}}")
+        return _bad(errors, f"{where}: \"arguments\" must be a JSON object, got {type(args).__name__}; {_ARGS_FIX}")
     return args
 
 
@@ -244,7 +275,8 @@ def _search(body: str, tag: str, tools: Mapping[str, ToolSpec] | None, errors: l
     # spec, when given, still checks the arguments.
     query = body.strip()
     if not query:
-        errors.append(FormatError("missing_argument", f"<{tag}></{tag}> is empty; put the query inside: <{tag}>your query</{tag}>"))
+        message = f"<{tag}></{tag}> is empty; put the query inside: <{tag}>your query</{tag}>"
+        errors.append(FormatError("missing_argument", message))
         return None
     call = ToolCall("search", {"query": query})
     return _validate(call, tools, errors) if tools is not None and "search" in tools else call
@@ -259,7 +291,9 @@ def _answer(scan: Scan, protocol: Protocol, errors: list[FormatError]) -> str | 
         answers = [a for seg in scan.outside for a in seg.split(FINAL_MARKER)[1:]]
         answers = [a.strip() for a in answers]
     if len(answers) > 1:
-        errors.append(FormatError("multiple_answers", f"{len(answers)} answers in one reply; give exactly one {protocol.answer_form()} (the last one was read)"))
+        form = protocol.answer_form()
+        message = f"{len(answers)} answers in one reply; give exactly one {form} (the last one was read)"
+        errors.append(FormatError("multiple_answers", message))
     return answers[-1] if answers else None
 
 
@@ -271,7 +305,8 @@ def _boxed_answers(scan: Scan, errors: list[FormatError]) -> list[str]:
         answers += [b.strip() for b in boxes.contents]
         nested, unclosed = nested + boxes.nested, unclosed + boxes.unclosed
     if nested:
-        errors.append(FormatError("nested_tag", "\\boxed{ inside another \\boxed{; box the final answer once: \\boxed{answer}"))
+        message = "\\boxed{ inside another \\boxed{; box the final answer once: \\boxed{answer}"
+        errors.append(FormatError("nested_tag", message))
     if unclosed:
         errors.append(FormatError("unclosed_tag", "\\boxed{ is never closed; balance its braces: \\boxed{answer}"))
     return answers
@@ -284,7 +319,8 @@ def _state(scan: Scan, protocol: Protocol, errors: list[FormatError]) -> str | N
     states = [e for e in scan.elements if e.tag == tag]
     closed = [e.body.strip() for e in states if e.closed]
     if not states:
-        errors.append(FormatError("missing_state", f"no <{tag}> found; begin every reply with your updated state inside <{tag}>...</{tag}>"))
+        message = f"no <{tag}> found; begin every reply with your updated state inside <{tag}>...</{tag}>"
+        errors.append(FormatError("missing_state", message))
     return closed[-1] if closed else None  # the latest consolidation wins
 
 
@@ -318,4 +354,5 @@ def _capped(errors: list[FormatError]) -> tuple[FormatError, ...]:
         return tuple(unique)
     last = unique[MAX_ERRORS - 1]
     more = len(unique) - MAX_ERRORS
-    return (*unique[: MAX_ERRORS - 1], FormatError(last.kind, f"{last.message} (and {more} more format errors not shown)"))
+    note = FormatError(last.kind, f"{last.message} (and {more} more format errors not shown)")
+    return (*unique[: MAX_ERRORS - 1], note)

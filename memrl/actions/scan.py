@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # C0 controls except \t \n \r, DEL, C1 controls and lone surrogates. None is valid raw inside JSON
 # strings or tags, and lone surrogates cannot be encoded to UTF-8 (tokenizers and SQLite raise).
@@ -40,9 +41,10 @@ def replace_surrogates(text: str) -> str:
     return re.sub("[\ud800-\udfff]", "\ufffd", text)
 
 
-@dataclass(frozen=True)
-class Element:
+class Element(NamedTuple):
     """One ``<tag>body</tag>``; ``closed`` is False for an element still open at the end."""
+
+    # A NamedTuple, not a frozen dataclass: junk can hold thousands and its __init__ is 3x faster.
 
     tag: str
     body: str

@@ -16,7 +16,8 @@ import difflib
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from memrl.actions.types import FormatError
 
@@ -64,14 +65,18 @@ class ToolSpec:
 
     def to_openai(self) -> dict[str, Any]:
         """``{"type": "function", "function": {...}}``, as chat templates' ``tools=`` expect."""
-        return {"type": "function", "function": {"name": self.name, "description": self.description, "parameters": self.parameters}}
+        function = {"name": self.name, "description": self.description, "parameters": self.parameters}
+        return {"type": "function", "function": function}
 
     def check_arguments(self, arguments: Mapping[str, Any]) -> tuple[dict[str, Any], list[FormatError]]:
         """The arguments conformed to the schema (``3.0`` -> ``3``), and one error per problem."""
         props: Mapping[str, Any] = self.parameters.get("properties") or {}
         extra_ok = self.parameters.get("additionalProperties") not in (None, False)
         errors = [
-            FormatError("missing_argument", f"{self.name} is missing required argument {name!r} ({describe(props.get(name))}); add it to \"arguments\"")
+            FormatError(
+                "missing_argument",
+                f'{self.name} is missing required argument {name!r} ({describe(props.get(name))}); add it to "arguments"',
+            )
             for name in self.parameters.get("required") or []
             if name not in arguments
         ]
@@ -113,7 +118,8 @@ def suggest(name: str, choices: list[str]) -> str:
 def unknown_tool(name: str, tools: Mapping[str, Any]) -> FormatError:
     names = list(tools)
     shown = ", ".join(names[:_NAMES_SHOWN]) + (", ..." if len(names) > _NAMES_SHOWN else "")
-    return FormatError("unknown_tool", f"unknown tool {quote(name, 60)}; available: {shown or 'none'}{suggest(name, names)}")
+    hint = suggest(name, names)
+    return FormatError("unknown_tool", f"unknown tool {quote(name, 60)}; available: {shown or 'none'}{hint}")
 
 
 _ARTICLE = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",

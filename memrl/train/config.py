@@ -73,6 +73,7 @@ class MemRLConfig(GRPOConfig):
         super().__post_init__()
         rules = [
             (self.algorithm in ("grpo", "ppo"), f"algorithm ({self.algorithm!r}) must be 'grpo' or 'ppo'"),
+            (self.loss_type in ("dapo", "bnpo", "cispo"), f"loss_type ({self.loss_type!r}) must be a token-normalised loss (dapo, bnpo, cispo): per-row losses (grpo, dr_grpo, sapo, luspo) over-weight episodes with many segments and are skewed by the zero-mask padding rows"),
             (self.loss_aggregation in ("token", "trajectory"), f"loss_aggregation ({self.loss_aggregation!r}) must be 'token' or 'trajectory'"),
             (self.loss_aggregation == "token" or self.loss_type == "dapo", f"loss_aggregation 'trajectory' needs loss_type 'dapo' (got {self.loss_type!r})"),
             (self.advantage_baseline in ("mean", "rloo"), f"advantage_baseline ({self.advantage_baseline!r}) must be 'mean' or 'rloo'"),

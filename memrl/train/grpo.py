@@ -100,7 +100,11 @@ class MemoryGRPOTrainer(GRPOTrainer):
             self.model_wrapped, self.accelerator, gather_deepspeed3_params=self.args.ds3_gather_for_generation
         ) as policy:
             if self._synced_step != step:  # new weights since the last rollout
-                backend.sync_weights(policy)
+                # A vLLM server holds one copy of the weights: one rank pushes, all wait.
+                if backend.name != "vllm-server" or self.accelerator.is_main_process:
+                    backend.sync_weights(policy)
+                if backend.name == "vllm-server":
+                    self.accelerator.wait_for_everyone()
                 self._synced_step = step
             self.engine.sampling = SamplingParams(
                 self.args.max_new_tokens_per_turn, self.args.temperature, self.args.top_p or 1.0, self.args.top_k or 0, items[0][3]

@@ -30,6 +30,7 @@ def test_unknown_yaml_key_is_rejected(tmp_path):
         (["--algorithm", "a2c"], "algorithm ('a2c') must be 'grpo' or 'ppo'"),  # names the value and the rule
         (["--advantage_baseline", "median"], "advantage_baseline ('median') must be 'mean' or 'rloo'"),
         (["--max_context_tokens", "64", "--max_new_tokens_per_turn", "128"], "max_context_tokens (64) must exceed"),
+        (["--loss_type", "grpo"], "loss_type ('grpo') must be a token-normalised loss"),  # padding rows would skew it
     ],
 )
 def test_validation_names_value_and_rule(tmp_path, flags, message):

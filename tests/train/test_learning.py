@@ -34,7 +34,7 @@ def train(tmp_path, algorithm: str, steps: int, **overrides):
         output_dir=str(tmp_path / algorithm), algorithm=algorithm, max_steps=steps, learning_rate=3e-3,
         per_device_train_batch_size=32, num_generations=8, max_new_tokens_per_turn=1, max_context_tokens=128,
         temperature=1.0, use_lora=True, lora_r=8, lora_alpha=16, logging_steps=5, save_strategy="no",
-        report_to=[], seed=0, beta=0.0, disable_tqdm=True,
+        report_to=[], seed=0, beta=0.0, disable_tqdm=True, gradient_checkpointing=False,
     )
     for key, value in overrides.items():
         setattr(config, key, value)
@@ -66,7 +66,7 @@ def test_backend_samples_from_the_new_weights_after_a_step(tmp_path):
     config = MemRLConfig(
         output_dir=str(tmp_path), max_steps=1, learning_rate=5e-2, per_device_train_batch_size=16, num_generations=8,
         max_new_tokens_per_turn=1, max_context_tokens=128, save_strategy="no", report_to=[], seed=0, beta=0.0,
-        logging_steps=1, disable_tqdm=True,
+        logging_steps=1, disable_tqdm=True, gradient_checkpointing=False,
     )
     trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
                             train_tasks=env.make_tasks("train", 16, seed=0))

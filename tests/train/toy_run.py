@@ -27,7 +27,7 @@ def main() -> None:
         output_dir=args.output_dir, algorithm=args.algorithm, max_steps=args.steps, save_steps=args.save_steps,
         learning_rate=3e-3, per_device_train_batch_size=16, num_generations=8, max_new_tokens_per_turn=1,
         max_context_tokens=128, temperature=1.0, lora_r=8, lora_alpha=16, logging_steps=1, report_to=[],
-        seed=0, beta=0.0, disable_tqdm=True,
+        seed=0, beta=0.0, disable_tqdm=True, gradient_checkpointing=False,
     )
     trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
                             train_tasks=env.make_tasks("train", 64, seed=0))
