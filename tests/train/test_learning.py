@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 
 import pytest
+import torch
 
 from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams
 from memrl.rollout.backends.hf import HFBackend
@@ -81,3 +82,38 @@ def test_backend_samples_from_the_new_weights_after_a_step(tmp_path):
 
     logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     assert logged and {"reward", "entropy", "time/rollout_s", "tokens/policy"} <= set(logged[0])
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"beta": 0.05},  # KL to the reference: the base with the LoRA adapter disabled
+        {"use_lora": False, "learning_rate": 1e-3},  # full fine-tuning (no PEFT)
+        {"loss_aggregation": "trajectory", "advantage_baseline": "rloo", "scale_rewards": "none", "epsilon_high": 0.28},  # Dr.GRPO-style options
+    ],
+)
+def test_trainer_options_run_a_step_and_move_the_weights(tmp_path, overrides):
+    from memrl.models import tiny_model
+
+    model, tok = tiny_model(seed=0)
+    prime_operation_words(model, tok)
+    env = OpChoiceEnv(tok)
+    config = MemRLConfig(
+        output_dir=str(tmp_path), max_steps=2, learning_rate=5e-2, per_device_train_batch_size=16, num_generations=8,
+        max_new_tokens_per_turn=1, max_context_tokens=128, save_strategy="no", report_to=[], seed=0, beta=0.0,
+        logging_steps=1, disable_tqdm=True, gradient_checkpointing=False,
+    )
+    for key, value in overrides.items():
+        setattr(config, key, value)
+    trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
+                            train_tasks=env.make_tasks("train", 32, seed=0))
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
+    trainer.train()
+    moved = [n for n, p in trainer.model.named_parameters() if p.requires_grad and not torch.equal(before[n], p.detach())]
+    assert moved
+    assert ("lora_" in moved[0]) == config.use_lora
+    if config.beta:
+        import json
+
+        logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+        assert any("kl" in row for row in logged)
