@@ -17,6 +17,7 @@ import sys
 
 from memrl.errors import UserError
 from memrl.train import build_trainer, parse_config
+from memrl.train.run import shut_down
 
 CPU_DEFAULTS = dict(
     output_dir="runs/train",
@@ -49,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     trainer.save_model(final)
     if trainer.accelerator.is_main_process:
         print(f"saved the adapter to {final}")
+    shut_down(trainer)
     return 0
 
 

@@ -1,7 +1,9 @@
-"""Reward plugins: registry, validation and weighted composition (see ``registry``)."""
+"""Reward plugins: registry, validation and weighted composition (``registry``); answer text
+helpers shared with environments (``text``)."""
 
 from memrl.scoring.registry import (
     RewardError,
+    RewardFn,
     RewardOutput,
     RewardSet,
     call_reward,
@@ -9,7 +11,20 @@ from memrl.scoring.registry import (
     completion_text,
     get_reward,
     list_rewards,
+    name_of,
     reward,
 )
 
-__all__ = ["RewardError", "RewardOutput", "RewardSet", "call_reward", "check_rewards", "completion_text", "get_reward", "list_rewards", "reward"]
+__all__ = [
+    "RewardError",
+    "RewardFn",
+    "RewardOutput",
+    "RewardSet",
+    "call_reward",
+    "check_rewards",
+    "completion_text",
+    "get_reward",
+    "list_rewards",
+    "name_of",
+    "reward",
+]

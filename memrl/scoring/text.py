@@ -67,10 +67,12 @@ def extract_boxed(text: str) -> str | None:
     found = find_boxed(text)  # one linear pass, shared with the action parser
     if not found:
         return None
-    wrapped = _TEXT_WRAPPER.fullmatch(found[-1].strip())
-    if wrapped and not find_boxed("\\boxed{" + wrapped.group(1) + "}") == []:
+    content = found[-1].strip()
+    wrapped = _TEXT_WRAPPER.fullmatch(content)
+    # Unwrap only one wrapper spanning the whole content, not "\text{a} + \text{b}".
+    if wrapped and find_boxed("\\boxed{" + wrapped.group(1) + "}") == [wrapped.group(1)]:
         return wrapped.group(1).strip()
-    return found[-1].strip()
+    return content
 
 
 def answer_blocks(text: str) -> list[str]:

@@ -55,3 +55,14 @@ def build_trainer(
         model, config, processing_class=tokenizer, train_tasks=train_tasks, env_factory=env_factory,
         rewards=rewards, peft_config=peft_config, callbacks=callbacks,
     )
+
+
+def shut_down(trainer: Any) -> None:
+    """End trackers and leave the process group cleanly: a gloo group left to the interpreter's
+    exit can abort a rank ("terminate called without an active exception")."""
+    import torch.distributed as dist
+
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

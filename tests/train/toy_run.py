@@ -9,6 +9,7 @@ import argparse
 
 from memrl.models import tiny_model
 from memrl.train import MemRLConfig, build_trainer
+from memrl.train.run import shut_down
 from tests.train.toy import OpChoiceEnv, prime_operation_words
 
 
@@ -35,6 +36,7 @@ def main() -> None:
     trainer.save_model(f"{args.output_dir}/final")
     if trainer.accelerator.is_main_process:
         print(f"world_size={trainer.accelerator.num_processes} steps={trainer.state.global_step}")
+    shut_down(trainer)
 
 
 if __name__ == "__main__":
