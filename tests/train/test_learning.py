@@ -90,6 +90,7 @@ def test_backend_samples_from_the_new_weights_after_a_step(tmp_path):
         {"beta": 0.05},  # KL to the reference: the base with the LoRA adapter disabled
         {"use_lora": False, "learning_rate": 1e-3},  # full fine-tuning (no PEFT)
         {"loss_aggregation": "trajectory", "advantage_baseline": "rloo", "scale_rewards": "none", "epsilon_high": 0.28},  # Dr.GRPO-style options
+        {"reward_plugins": {"tests.train.toy:outcome_score": 1.0, "format_compliance": 0.0}},  # plugins instead of the env reward
     ],
 )
 def test_trainer_options_run_a_step_and_move_the_weights(tmp_path, overrides):
@@ -112,6 +113,11 @@ def test_trainer_options_run_a_step_and_move_the_weights(tmp_path, overrides):
     moved = [n for n, p in trainer.model.named_parameters() if p.requires_grad and not torch.equal(before[n], p.detach())]
     assert moved
     assert ("lora_" in moved[0]) == config.use_lora
+    if config.reward_plugins:
+        import json
+
+        logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+        assert any("reward/outcome_score/mean" in row and "reward/format_compliance/mean" in row for row in logged)
     if config.beta:
         import json
 

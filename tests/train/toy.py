@@ -89,3 +89,8 @@ def prime_operation_words(model, tokenizer, *, logit: float = 12.0, spread: floa
     for token in op_token_ids(tokenizer):
         noise = torch.randn(mean.shape, generator=gen) * spread / mean.norm()
         weight[token] = mean * (logit / mean.norm() ** 2) + noise
+
+
+def outcome_score(completions, outcome, **kwargs):
+    """The episode's score from its outcome (exercises reward plugins on trajectories)."""
+    return [float(o.get("score", 0.0)) for o in outcome]
