@@ -17,9 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from trl.trainer.utils import entropy_from_logits, selective_log_softmax
 
-from memrl.rollout.segments import Trajectory
 from memrl.train.advantages import gae
-from memrl.train.batch import Row, collate, pad_rows, round_up
 from memrl.train.grpo import MemoryGRPOTrainer
 
 VALUE_HEAD = "value_head.safetensors"
@@ -72,15 +70,11 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
         trajectories = self._rollout(inputs)
         t_rollout = time.perf_counter() - t0
         rewards = self._score(trajectories)
-        rows = [Row(s.prompt_ids, s.completion_ids, s.completion_mask, s.logprobs, [0.0] * len(s.completion_ids), i)
-                for i, t in enumerate(trajectories) for s in t.segments if s.completion_ids]
-        most = int(self.accelerator.gather(torch.tensor([len(rows)], device=self.accelerator.device)).max())
-        rows = pad_rows(rows, round_up(max(most, 1), self.args.steps_per_generation), self.pad_id)
-        batch = {k: v.to(self.accelerator.device) for k, v in collate(rows, self.pad_id).items()}
+        batch = self._rows(trajectories, [0.0] * len(trajectories))  # advantages come from GAE below
         real, policy = batch["completion_attention_mask"], batch["completion_mask"]
         with torch.no_grad():
             _, _, values = self._forward(self.model, {**batch, "completion_mask": real})
-        advantages, returns = self._gae(trajectories, rows, rewards, values, policy)
+        advantages, returns = self._gae(batch["row_trajectory"].tolist(), rewards, values, policy)
         # Whiten over this batch's policy tokens: PPO's usual variance control.
         flat = advantages[policy.bool()]
         if flat.numel() > 1:
@@ -90,13 +84,13 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
         out["old_values"], out["returns"] = values, returns
         return out
 
-    def _gae(self, trajectories: list[Trajectory], rows: list[Row], rewards: list[float], values: torch.Tensor, policy: torch.Tensor):
+    def _gae(self, row_trajectory: list[int], rewards: list[float], values: torch.Tensor, policy: torch.Tensor):
         advantages = torch.zeros_like(values)
         returns = torch.zeros_like(values)
         by_traj: dict[int, list[int]] = {}
-        for r, row in enumerate(rows):
-            if row.trajectory >= 0:
-                by_traj.setdefault(row.trajectory, []).append(r)
+        for r, t in enumerate(row_trajectory):
+            if t >= 0:  # padding rows have -1
+                by_traj.setdefault(t, []).append(r)
         for t, row_ids in by_traj.items():
             # The trajectory's policy tokens in order, across its segments (rows keep segment order).
             positions = [(r, c) for r in row_ids for c in policy[r].nonzero().flatten().tolist()]

@@ -56,21 +56,29 @@ def test_tiny_model_learns_the_toy_memory_task(tmp_path, algorithm):
     assert after - before > 0.3, (before, after)
 
 
-def test_backend_samples_from_the_new_weights_after_a_step(tmp_path):
-    """The rollout backend must see each optimizer step (a sync bug looks like "RL does nothing")."""
+def toy_trainer(tmp_path, *, steps: int, tasks: int, **overrides):
+    """A trainer for the toy task on the primed tiny model (short runs for option tests)."""
     from memrl.models import tiny_model
-    from memrl.rollout.backends.base import SamplingParams as SP
 
     model, tok = tiny_model(seed=0)
     prime_operation_words(model, tok)
-    env = OpChoiceEnv(tok)
     config = MemRLConfig(
-        output_dir=str(tmp_path), max_steps=1, learning_rate=5e-2, per_device_train_batch_size=16, num_generations=8,
+        output_dir=str(tmp_path), max_steps=steps, learning_rate=5e-2, per_device_train_batch_size=16, num_generations=8,
         max_new_tokens_per_turn=1, max_context_tokens=128, save_strategy="no", report_to=[], seed=0, beta=0.0,
         logging_steps=1, disable_tqdm=True, gradient_checkpointing=False,
     )
+    for key, value in overrides.items():
+        setattr(config, key, value)
     trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
-                            train_tasks=env.make_tasks("train", 16, seed=0))
+                            train_tasks=OpChoiceEnv(tok).make_tasks("train", tasks, seed=0))
+    return trainer, tok
+
+
+def test_backend_samples_from_the_new_weights_after_a_step(tmp_path):
+    """The rollout backend must see each optimizer step (a sync bug looks like "RL does nothing")."""
+    from memrl.rollout.backends.base import SamplingParams as SP
+
+    trainer, tok = toy_trainer(tmp_path, steps=1, tasks=16)
     prompt = tok.apply_chat_template([{"role": "user", "content": "Situation: Nothing new was said. Which memory operation?"}],
                                      add_generation_prompt=True, tokenize=False)
     ids = [tok(prompt, add_special_tokens=False)["input_ids"]]
@@ -94,20 +102,8 @@ def test_backend_samples_from_the_new_weights_after_a_step(tmp_path):
     ],
 )
 def test_trainer_options_run_a_step_and_move_the_weights(tmp_path, overrides):
-    from memrl.models import tiny_model
-
-    model, tok = tiny_model(seed=0)
-    prime_operation_words(model, tok)
-    env = OpChoiceEnv(tok)
-    config = MemRLConfig(
-        output_dir=str(tmp_path), max_steps=2, learning_rate=5e-2, per_device_train_batch_size=16, num_generations=8,
-        max_new_tokens_per_turn=1, max_context_tokens=128, save_strategy="no", report_to=[], seed=0, beta=0.0,
-        logging_steps=1, disable_tqdm=True, gradient_checkpointing=False,
-    )
-    for key, value in overrides.items():
-        setattr(config, key, value)
-    trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
-                            train_tasks=env.make_tasks("train", 32, seed=0))
+    trainer, _ = toy_trainer(tmp_path, steps=2, tasks=32, **overrides)
+    config = trainer.args
     before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if p.requires_grad}
     trainer.train()
     moved = [n for n, p in trainer.model.named_parameters() if p.requires_grad and not torch.equal(before[n], p.detach())]
