@@ -8,9 +8,11 @@ and each row's tokens carry their trajectory's advantage.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
+import time
 from typing import Any, Callable
 
 import torch
@@ -106,9 +108,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
                 if backend.name == "vllm-server":
                     self.accelerator.wait_for_everyone()
                 self._synced_step = step
-            self.engine.sampling = SamplingParams(
-                self.args.max_new_tokens_per_turn, self.args.temperature, self.args.top_p or 1.0, self.args.top_k or 0, items[0][3]
-            )
+            self.engine.sampling = dataclasses.replace(self.engine.sampling, seed=items[0][3])
             trajectories = self.engine.play([self.env_factory() for _ in inputs], items)
         return trajectories
 
@@ -148,8 +148,6 @@ class MemoryGRPOTrainer(GRPOTrainer):
 
     # -- the hook TRL calls once per generation batch -----------------------------------------
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        import time
-
         t0 = time.perf_counter()
         trajectories = self._rollout(inputs)
         t_rollout = time.perf_counter() - t0

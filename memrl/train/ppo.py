@@ -10,6 +10,7 @@ from a later segment into earlier ones), and a clipped value loss beside the cli
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 import torch
@@ -64,8 +65,6 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
 
     # -- ADVANTAGE: GAE ----------------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
-        import time
-
         t0 = time.perf_counter()
         trajectories = self._rollout(inputs)
         t_rollout = time.perf_counter() - t0
