@@ -75,11 +75,14 @@ class FactRecallEnv(MemoryEnv):
     Arguments:
         n_facts (int): facts per task (default 4). metric ("em" | "f1"). max_turns (int).
         memory (str): long-term store backend ("inprocess" | "sqlite").
+        memory_mode (str): "agent" or a baseline ("none", "full_context", "retrieval", "heuristic").
     Version history:
         v0: first version.
     """
 
     max_turns = 4
+    supported_modes = ("agent", "none", "full_context", "retrieval", "heuristic")
+    size_key = "facts"
 
     def __init__(self, *, n_facts: int = 4, metric: str = "em", **kwargs: Any):
         if metric not in ("em", "f1"):
@@ -99,15 +102,19 @@ class FactRecallEnv(MemoryEnv):
         self.stage = 1
         self.context.append("system", self.system_prompt(INSTRUCTIONS), pinned=True)
         facts = "\n".join(f"- {f}" for f in task["facts"])
-        self.context.append("user", f"Facts:\n{facts}\nStore what you may need later with Add_memory.", pinned=True)
+        for fact in task["facts"]:
+            self.observe(fact)
+        hint = "Store what you may need later with Add_memory." if self.memory_mode == "agent" else "Reply OK when you have read them."
+        self.context.append("user", f"Facts:\n{facts}\n{hint}", pinned=True)
 
     def after_turn(self, action: Action) -> bool:
         if self.stage == 1:
             # Stage change: the context is cleared but long-term memory persists (a rewrite).
             self.stage = 2
-            self.context = type(self.context)()
-            self.context.append("system", self.system_prompt(INSTRUCTIONS), pinned=True)
-            self.context.append("user", f"Question: {self.task['question']}\nUse Retrieve_memory if you need it.", pinned=True)
+            question = self.task["question"]
+            hint = "\nUse Retrieve_memory if you need it." if self.memory_mode == "agent" else ""
+            self.start_stage(("system", self.system_prompt(INSTRUCTIONS)),
+                             ("user", f"{self.recall(question)}Question: {question}{hint}"))
         return False
 
     def finish(self, answer: str) -> float:

@@ -12,12 +12,9 @@ config from recipes/accelerate/. `--help` lists every option.
 
 from __future__ import annotations
 
-import os
 import sys
 
-from memrl.errors import UserError
-from memrl.train import build_trainer, parse_config
-from memrl.train.run import shut_down
+from memrl.train.recipe import run_recipe
 
 CPU_DEFAULTS = dict(
     output_dir="runs/train",
@@ -34,25 +31,5 @@ CPU_DEFAULTS = dict(
     report_to=[],
 )
 
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        config = parse_config(argv, defaults=CPU_DEFAULTS)
-        resume = config.resume_from_checkpoint
-        if isinstance(resume, str) and resume.lower() in ("true", "last"):
-            resume = True
-        trainer = build_trainer(config)
-        trainer.train(resume_from_checkpoint=resume or None)
-    except UserError as e:
-        print(f"recipes/train.py: error: {e}", file=sys.stderr)
-        return 2
-    final = os.path.join(config.output_dir, "final")
-    trainer.save_model(final)
-    if trainer.accelerator.is_main_process:
-        print(f"saved the adapter to {final}")
-    shut_down(trainer)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_recipe("recipes/train.py", CPU_DEFAULTS))

@@ -11,18 +11,37 @@ terminated, truncated, info)``. ``messages`` is always the whole context the mod
 
 Subclasses fill four hooks: :meth:`sample_task`, :meth:`begin`, :meth:`finish` and, for
 multi-stage episodes, :meth:`after_turn`. Tools are methods marked with ``@tool``.
+
+Baseline agents (``memory_mode``) run on the same env and tasks as the trained policy, so an
+evaluation compares like with like (``memrl eval``). An env lists the modes it supports in
+``supported_modes`` and implements them with three helpers: it calls :meth:`observe` on every
+piece of information it shows, :meth:`start_stage` where a stage would clear the context, and
+puts :meth:`recall` before the question. ``finish`` records ``outcome["score"]`` (the task
+score) and ``outcome["success"]``; ``size_key`` names the task field that measures task size.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 from memrl.actions import Action, Protocol, ToolCall, parse_action
 from memrl.env.tools import call_tool, collect_tools, tools_prompt
+from memrl.errors import UserError
 from memrl.memory import Context, make_store
+from memrl.scoring.text import normalize
 
 Messages = list[dict[str, str]]
+
+MEMORY_MODES = {
+    "agent": "the policy manages memory with the environment's tools (what training optimises)",
+    "none": "no memory: the memory tools are hidden; answers come from the current context only",
+    "full_context": "no memory tools, no context resets: everything shown stays in the prompt (cut at the window)",
+    "retrieval": "no learned writes: all past text is indexed (BM25) and its top-k hits are put before the question",
+    "heuristic": "Mem0-style rule: every fact sentence is stored, replacing an entry on the same subject; top-k before the question",
+}
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 class MemoryEnv:
@@ -34,12 +53,25 @@ class MemoryEnv:
     turn_limit_penalty: float = 0.0
     spec: Any = None  # set by the registry's make()
     hidden_tools: tuple[str, ...] = ()
+    supported_modes: tuple[str, ...] = ("agent",)
+    memory_tools: tuple[str, ...] | None = None  # hidden in baseline modes; None = every tool
+    size_key: str | None = None  # the task field that measures task size (for eval plots)
+    recall_top_k: int = 5
 
-    def __init__(self, *, max_turns: int | None = None, memory: str = "inprocess", **memory_kwargs: Any):
+    def __init__(self, *, max_turns: int | None = None, memory: str = "inprocess", memory_mode: str = "agent",
+                 **memory_kwargs: Any):
         if max_turns is not None:
             if max_turns < 1:
                 raise ValueError(f"max_turns ({max_turns}) must be at least 1")
             self.max_turns = max_turns
+        if memory_mode not in self.supported_modes:
+            known = "" if memory_mode in MEMORY_MODES else f" (known modes: {', '.join(MEMORY_MODES)})"
+            raise UserError(f"{type(self).__name__} does not support memory_mode {memory_mode!r}{known}; "
+                            f"it supports {', '.join(self.supported_modes)}")
+        self.memory_mode = memory_mode
+        if memory_mode != "agent":
+            hide = self.memory_tools if self.memory_tools is not None else tuple(n for n, _ in collect_tools(self).items())
+            self.hidden_tools = tuple(self.hidden_tools) + tuple(hide)
         self._memory_kind, self._memory_kwargs = memory, memory_kwargs
         self._tools = collect_tools(self)
         self.tool_specs = {name: spec for name, (spec, _) in self._tools.items()}
@@ -125,6 +157,60 @@ class MemoryEnv:
     def close(self) -> None:
         if self.memory is not None:
             self.memory.close()
+
+    # -- baseline agents (memory_mode) -------------------------------------------------------
+    def observe(self, text: str) -> None:
+        """Call on every piece of information the env shows (facts, distractors, chunks): the
+        ``retrieval`` baseline indexes it as is, the ``heuristic`` one stores its sentences."""
+        if self.memory_mode == "retrieval":
+            self.memory.add(text)
+        elif self.memory_mode == "heuristic":
+            for sentence in _SENTENCE.split(text):
+                if sentence.strip():
+                    self._heuristic_write(sentence.strip())
+
+    def task_size(self, task: dict[str, Any]) -> float | None:
+        """The size of a task (objectives, facts, document tokens) from ``size_key``; a list counts its items."""
+        value = task.get(self.size_key) if self.size_key else None
+        if isinstance(value, (list, tuple)):
+            return float(len(value))
+        return float(value) if isinstance(value, (int, float)) else None
+
+    def fact_key(self, sentence: str) -> str:
+        """What a fact is about, for the heuristic's replace-on-conflict rule: by default its
+        first three normalized words ("Alice lives in Paris" -> "alice lives in")."""
+        return " ".join(normalize(sentence).split()[:3])
+
+    def start_stage(self, *messages: tuple[str, str]) -> None:
+        """Begin a stage whose context would be cleared: a fresh context pinned with
+        ``messages`` ((role, content) pairs); in ``full_context`` mode the old messages stay
+        and only the non-system messages are appended."""
+        if self.memory_mode == "full_context" and len(self.context):
+            for role, content in messages:
+                if role != "system":
+                    self.context.append(role, content, pinned=True)
+            return
+        self.context = Context()
+        for role, content in messages:
+            self.context.append(role, content, pinned=True)
+
+    def recall(self, query: str) -> str:
+        """Text to put before a question: the store's top-k hits in the ``retrieval`` and
+        ``heuristic`` modes, nothing otherwise."""
+        if self.memory_mode not in ("retrieval", "heuristic") or self.memory is None or not len(self.memory):
+            return ""
+        hits = self.memory.retrieve(query, self.recall_top_k).hits
+        lines = "\n".join(f"- {entry.content}" for entry, _ in hits)
+        return f"Relevant memory:\n{lines}\n\n" if lines else ""
+
+    def _heuristic_write(self, sentence: str) -> None:
+        key = self.fact_key(sentence)
+        for entry in self.memory.entries():
+            if key and self.fact_key(entry.content) == key:
+                if entry.content != sentence:
+                    self.memory.update(entry.id, sentence)
+                return
+        self.memory.add(sentence)
 
     # -- internals ---------------------------------------------------------------------------
     def _extends(self, messages: Messages, text: str) -> bool:
