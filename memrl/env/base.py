@@ -57,6 +57,7 @@ class MemoryEnv:
     memory_tools: tuple[str, ...] | None = None  # hidden in baseline modes; None = every tool
     size_key: str | None = None  # the task field that measures task size (for eval plots)
     recall_top_k: int = 5
+    show_message_ids: bool = False  # prefix each message with "[id] " (tools that name messages)
 
     def __init__(self, *, max_turns: int | None = None, memory: str = "inprocess", memory_mode: str = "agent",
                  **memory_kwargs: Any):
@@ -112,7 +113,7 @@ class MemoryEnv:
         self.turn, self.format_errors, self.done = 0, 0, False
         self.outcome: dict[str, Any] = {}
         self.begin(self.task)
-        self._seen = self.context.to_messages()
+        self._seen = self.context.to_messages(self.show_message_ids)
         return list(self._seen), self._info("rewrite", None)
 
     def step(self, text: str) -> tuple[Messages, float, bool, bool, dict]:
@@ -138,7 +139,7 @@ class MemoryEnv:
             self.outcome.setdefault("truncated", "turn_limit")
             reward += self.turn_limit_penalty
         self.done = terminated or truncated
-        messages = self.context.to_messages()
+        messages = self.context.to_messages(self.show_message_ids)
         mode = "append" if self._extends(messages, text) else "rewrite"
         self._seen = messages
         return list(messages), reward, terminated, truncated, self._info(mode, action)
