@@ -7,3 +7,27 @@ register(
     "memrl.envs.factrecall:FactRecallEnv",
     description="Reference env: store facts, the context is cleared, answer a question from memory.",
 )
+
+register(
+    "memrl/AgeMem-v0",
+    "memrl.envs.agemem:AgeMemEnv",
+    description="AgeMem: six memory tools over three-stage episodes (store facts, context reset + distractors, question).",
+)
+
+register(
+    "memrl/MemAgent-v0",
+    "memrl.envs.memagent:MemAgentEnv",
+    description="MemAgent: read a long document chunk by chunk into an overwritten memory, answer in \\boxed{}.",
+)
+
+register(
+    "memrl/MEM1-v0",
+    "memrl.envs.mem1:MEM1Env",
+    description="MEM1: multi-objective QA with search; each turn the context is rebuilt from the agent's internal state.",
+)
+
+register(
+    "memrl/MemAct-v0",
+    "memrl.envs.memact:MemActEnv",
+    description="MemAct: multi-objective QA with search and prune_context(memory, delete_ids); a segment ends at each prune.",
+)
