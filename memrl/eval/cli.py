@@ -1,0 +1,129 @@
+"""``memrl eval``: checkpoints, the untrained base and the baselines on the same held-out tasks.
+
+    memrl eval --policy trained=runs/x/final --env memrl/FactRecall-v0 --episodes 100 \\
+        --split test --task-seed 0 --training-log runs/x/log.jsonl --out runs/x/eval
+    memrl eval --compare runs/a/eval/results.json runs/b/eval/results.json
+
+Writes ``results.json`` (config, rows, every episode), ``results.csv``, ``score.png``,
+``context_vs_size.png`` and, with ``--training-log``, ``learning_curve.png`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from memrl.errors import UserError
+
+
+def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "eval", help="evaluate checkpoints against the untrained base and memory baselines",
+        description="Run environments on held-out tasks for checkpoints, the untrained base (same memory tools) and "
+                    "baseline agents (no memory, full context, retrieval only, heuristic memory) on the same base model; "
+                    "report scores with 95%% bootstrap CIs, paired differences to the base, costs, JSON/CSV and plots.")
+    p.add_argument("--policy", action="append", default=[], metavar="[NAME=]PATH_OR_ID",
+                   help="a memrl checkpoint-N/ or final/ adapter folder, or a model folder/id; repeatable")
+    p.add_argument("--model", default=None, help="the base model (id or folder); default: the embedded SmolLM2-135M-Instruct")
+    p.add_argument("--env", action="append", default=[], help="environment id (repeatable); default: memrl/FactRecall-v0")
+    p.add_argument("--env-kwargs", default=None, metavar="JSON", help='keyword arguments for every env, e.g. \'{"n_facts": 6}\'')
+    p.add_argument("--episodes", type=int, default=100, help="tasks per environment (one episode each)")
+    p.add_argument("--split", default="test", help="generator split: train | validation | test")
+    p.add_argument("--task-seed", type=int, default=0, help="generator seed of the task list")
+    p.add_argument("--tasks-file", default=None, metavar="FILE.jsonl", help="tasks from a file (one JSON object per line) instead of the generator")
+    p.add_argument("--baselines", default="all", help="comma list of memory modes, 'all' (every one the env supports) or 'none'")
+    p.add_argument("--backend", default="hf", choices=("hf", "vllm"), help="generation backend")
+    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (0 = greedy, the default)")
+    p.add_argument("--seed", type=int, default=0, help="sampling and env seed")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="new tokens per turn")
+    p.add_argument("--max-context-tokens", type=int, default=None, help="prompt + new tokens per call; default: the model's window, capped at 8192")
+    p.add_argument("--max-turns", type=int, default=None, help="turn limit; default: each env's own")
+    p.add_argument("--batch-size", type=int, default=8, help="episodes per batched generate call")
+    p.add_argument("--reward-plugins", default=None, metavar="JSON", help='reward plugins and weights, e.g. \'{"exact_match": 1.0}\'; default: the env reward')
+    p.add_argument("--training-log", default=None, help="a training run's log.jsonl, for learning_curve.png")
+    p.add_argument("--out", default="runs/eval", help="output folder")
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--compare", nargs=2, default=None, metavar=("A.json", "B.json"), help="show two results.json side by side and exit")
+    p.set_defaults(func=run_eval_command)
+    return p
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    from memrl.eval.report import compare_table, print_table
+    from memrl.eval.result import EvalResult
+
+    if args.compare:
+        a, b = (EvalResult.from_json(path) for path in args.compare)
+        print_table(compare_table(a, b, *args.compare))
+        return 0
+    return _evaluate(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from memrl.env.registry import spec
+    from memrl.eval.plots import plot_context_vs_size, plot_learning_curve, plot_scores, read_training_log
+    from memrl.eval.policies import adapter_policy, model_policy, parse_policy
+    from memrl.eval.report import print_table, results_table
+    from memrl.eval.runner import BASE, evaluate
+    from memrl.models import load_model_and_tokenizer, resolve_model
+
+    # Everything a user typed is checked before a model loads (loading can take minutes).
+    env_ids = args.env or ["memrl/FactRecall-v0"]
+    for env_id in env_ids:
+        spec(env_id)
+    env_kwargs = _json_mapping(args.env_kwargs, "--env-kwargs")
+    reward_plugins = _json_mapping(args.reward_plugins, "--reward-plugins")
+    specs = [parse_policy(text) for text in args.policy]
+    names = [s.name for s in specs]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"--policy name(s) {', '.join(map(repr, twice))} used twice; name them, e.g. --policy a=PATH --policy b=PATH")
+    log_rows = None
+    if args.training_log:
+        try:
+            log_rows = read_training_log(args.training_log)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"--training-log {args.training_log!r} cannot be read ({type(exc).__name__}: {exc.strerror or exc})") from None
+    out = Path(args.out)
+
+    base_label = resolve_model(args.model)
+    base = load_model_and_tokenizer(args.model)
+    policies: dict[str, Any] = {BASE: base}
+    for s in specs:
+        policies[s.name] = partial(adapter_policy, *base, s, base_label) if s.kind == "adapter" else partial(model_policy, s)
+    config = {"model": args.model or "embedded", "model_path": base_label,
+              "policies": {s.name: {"source": s.source, "kind": s.kind} for s in specs}}
+    result = evaluate(
+        policies, env_ids, episodes=args.episodes, split=args.split, task_seed=args.task_seed, tasks_file=args.tasks_file,
+        env_kwargs=env_kwargs, baselines=args.baselines, backend=args.backend, temperature=args.temperature, seed=args.seed,
+        max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens, max_turns=args.max_turns,
+        batch_size=args.batch_size, reward_plugins=reward_plugins, config=config,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    result.to_json(out / "results.json")
+    result.to_csv(out / "results.csv")
+    written = ["results.json", "results.csv"]
+    if not args.no_plots:
+        plot_scores(result, out / "score.png")
+        plot_context_vs_size(result, out / "context_vs_size.png")
+        written += ["score.png", "context_vs_size.png"]
+        if log_rows is not None and plot_learning_curve(log_rows, out / "learning_curve.png"):
+            written.append("learning_curve.png")
+    print_table(results_table(result))
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def _json_mapping(text: str | None, flag: str) -> dict[str, Any]:
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{flag} is not valid JSON ({exc.msg}); write e.g. '{{\"n_facts\": 6}}'") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{flag} must be a JSON object, got {type(value).__name__}")
+    return value

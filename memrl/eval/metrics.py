@@ -1,0 +1,52 @@
+"""Per-episode records and the per-(policy, env) row a paper's table needs."""
+
+from __future__ import annotations
+
+from statistics import fmean
+from typing import Any
+
+from memrl.eval.stats import bootstrap_ci
+from memrl.rollout import Trajectory
+from memrl.rollout.summary import summarize
+
+
+def episode_record(t: Trajectory, size: float | None) -> dict[str, Any]:
+    """What is kept per episode: enough to pair policies task by task and to plot against size."""
+    answered = "score" in t.outcome
+    m = t.metrics
+    return {
+        "task_id": t.task_id,
+        # An episode that ended without an answer really scored 0; ``answered`` keeps it visible.
+        "score": float(t.outcome["score"]) if answered else 0.0,
+        "answered": answered,
+        "success": bool(t.outcome.get("success", False)),
+        "reward": float(t.reward),
+        "rewards": {k: v for k, v in t.rewards.items()},
+        "size": size,
+        "peak_context_tokens": m["peak_context_tokens"],
+        "policy_tokens": m["policy_tokens"],
+        "turns": m["turns"],
+        "format_errors": m["format_errors"],
+        "memory_ops": dict(m.get("memory_ops", {})),
+        "truncated": m["truncated"],
+        "wall_s": m["wall_s"],
+    }
+
+
+def policy_row(policy: str, kind: str, mode: str, env_id: str, trajs: list[Trajectory],
+               records: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+    """Scores with their bootstrap CI, then the rollout summary under its fixed metric names."""
+    scores = [r["score"] for r in records]
+    low, high = bootstrap_ci(scores)
+    row: dict[str, Any] = {
+        "policy": policy, "kind": kind, "memory_mode": mode, "env": env_id, "episodes": len(records),
+        "score": fmean(scores), "score_ci_low": low, "score_ci_high": high,
+        "success_rate": fmean(float(r["success"]) for r in records),
+        "no_answer": sum(not r["answered"] for r in records),
+        "diff_vs_base": None, "diff_ci_low": None, "diff_ci_high": None,
+    }
+    summary = summarize(trajs)
+    row.update({k: v for k, v in summary.items() if k not in ("episodes", "success_rate")})
+    row["time/wall_s"] = wall_s
+    row["episodes_detail"] = records
+    return row

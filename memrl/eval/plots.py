@@ -1,0 +1,110 @@
+"""PNG plots of an evaluation (matplotlib, Agg: no display needed)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from statistics import fmean
+from typing import Any
+
+from memrl.eval.result import EvalResult
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_scores(result: EvalResult, path: str | Path) -> None:
+    """One panel per env: mean score per policy with its 95% bootstrap CI as an error bar."""
+    plt = _pyplot()
+    envs = list(dict.fromkeys(r["env"] for r in result.rows))
+    fig, axes = plt.subplots(1, len(envs), figsize=(max(5.0, 1.1 * _max_policies(result) + 2) * len(envs), 4.2), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        rows = [r for r in result.rows if r["env"] == env]
+        x = range(len(rows))
+        means = [r["score"] for r in rows]
+        err = [[m - r["score_ci_low"] for m, r in zip(means, rows)], [r["score_ci_high"] - m for m, r in zip(means, rows)]]
+        colors = ["tab:blue" if r["kind"] == "agent" else "tab:gray" for r in rows]
+        ax.bar(x, means, yerr=err, capsize=4, color=colors)
+        ax.set_xticks(list(x), [r["policy"] for r in rows], rotation=30, ha="right")
+        ax.set_ylim(0, max(1.0, max(r["score_ci_high"] for r in rows) * 1.1))
+        ax.set_ylabel("task score (95% bootstrap CI)")
+        ax.set_title(f"{env} · {rows[0]['episodes']} episodes")
+        ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_context_vs_size(result: EvalResult, path: str | Path) -> None:
+    """One panel per env: mean peak context tokens at each task size, one line per policy."""
+    plt = _pyplot()
+    envs = list(dict.fromkeys(r["env"] for r in result.rows))
+    fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.2), squeeze=False)
+    for ax, env in zip(axes[0], envs):
+        for r in (r for r in result.rows if r["env"] == env):
+            by_size: dict[float, list[float]] = defaultdict(list)
+            for e in r["episodes_detail"]:
+                if e["size"] is not None:
+                    by_size[e["size"]].append(e["peak_context_tokens"])
+            if by_size:
+                sizes = sorted(by_size)
+                ax.plot(sizes, [fmean(by_size[s]) for s in sizes], marker="o", linestyle="-" if r["kind"] == "agent" else "--",
+                        label=r["policy"])
+        ax.set_xlabel("task size (the env's size_key)")
+        ax.set_ylabel("peak context tokens (mean per size)")
+        ax.set_title(env)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def read_training_log(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a training ``log.jsonl`` that have a step and a reward (others are skipped)."""
+    rows = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a killed run must not hide the rest of the curve
+        if isinstance(row, dict) and isinstance(row.get("step"), (int, float)) and isinstance(row.get("reward"), (int, float)):
+            rows.append(row)
+    return rows
+
+
+def plot_learning_curve(log_rows: list[dict[str, Any]], path: str | Path) -> bool:
+    """Mean training reward per step (and per-plugin rewards when logged); False when there is nothing to plot."""
+    if not log_rows:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    steps = [r["step"] for r in log_rows]
+    ax.plot(steps, [r["reward"] for r in log_rows], marker=".", label="reward")
+    for key in sorted({k for r in log_rows for k in r if k.startswith("reward/") and k.endswith("/mean")}):
+        pts = [(r["step"], r[key]) for r in log_rows if isinstance(r.get(key), (int, float))]
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], linestyle="--", label=key)
+    ax.set_xlabel("training step")
+    ax.set_ylabel("mean episode reward")
+    ax.set_title("learning curve (training log)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return True
+
+
+def _max_policies(result: EvalResult) -> int:
+    counts: dict[str, int] = defaultdict(int)
+    for r in result.rows:
+        counts[r["env"]] += 1
+    return max(counts.values(), default=1)
