@@ -31,9 +31,3 @@ register(
     "memrl.envs.memact:MemActEnv",
     description="MemAct: multi-objective QA with search and prune_context(memory, delete_ids); a segment ends at each prune.",
 )
-
-register(
-    "memrl/MemAgent-v0",
-    "memrl.envs.memagent:MemAgentEnv",
-    description="MemAgent: read a long document chunk by chunk into an overwritten memory, answer in \\boxed{}.",
-)
