@@ -31,3 +31,14 @@ register(
     "memrl.envs.memact:MemActEnv",
     description="MemAct: multi-objective QA with search and prune_context(memory, delete_ids); a segment ends at each prune.",
 )
+
+register(
+    "memrl/MemoryR1-Manager-v0",
+    "memrl.envs.memory_r1:MemoryR1ManagerEnv",
+    description="Memory-R1 manager: ADD/UPDATE/DELETE/NOOP per dialogue fact; a frozen answer agent scores the bank.",
+)
+register(
+    "memrl/MemoryR1-Answer-v0",
+    "memrl.envs.memory_r1:MemoryR1AnswerEnv",
+    description="Memory-R1 answer agent: select the relevant of up to 60 memories, then answer (LoCoMo scoring).",
+)
