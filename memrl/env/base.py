@@ -27,7 +27,7 @@ import re
 from typing import Any
 
 from memrl.actions import Action, Protocol, ToolCall, parse_action
-from memrl.env.tools import call_tool, collect_tools, tools_prompt
+from memrl.env.tools import call_tool, collect_tools, compact_tools_prompt, tools_prompt
 from memrl.errors import UserError
 from memrl.memory import Context, make_store
 from memrl.scoring.text import normalize
@@ -60,7 +60,7 @@ class MemoryEnv:
     show_message_ids: bool = False  # prefix each message with "[id] " (tools that name messages)
 
     def __init__(self, *, max_turns: int | None = None, memory: str = "inprocess", memory_mode: str = "agent",
-                 **memory_kwargs: Any):
+                 tool_prompt: str = "json", **memory_kwargs: Any):
         if max_turns is not None:
             if max_turns < 1:
                 raise ValueError(f"max_turns ({max_turns}) must be at least 1")
@@ -70,6 +70,9 @@ class MemoryEnv:
             raise UserError(f"{type(self).__name__} does not support memory_mode {memory_mode!r}{known}; "
                             f"it supports {', '.join(self.supported_modes)}")
         self.memory_mode = memory_mode
+        if tool_prompt not in ("json", "compact"):
+            raise UserError(f"tool_prompt ({tool_prompt!r}) must be 'json' (Hermes/Qwen schemas) or 'compact' (one line per tool)")
+        self.tool_prompt = tool_prompt
         if memory_mode != "agent":
             hide = self.memory_tools if self.memory_tools is not None else tuple(n for n, _ in collect_tools(self).items())
             self.hidden_tools = tuple(self.hidden_tools) + tuple(hide)
@@ -153,7 +156,10 @@ class MemoryEnv:
     def system_prompt(self, instructions: str) -> str:
         """Instructions followed by the generated tool schemas."""
         specs = list(self.tool_specs.values())
-        return f"{instructions}\n\n{tools_prompt(specs)}" if specs else instructions
+        if not specs:
+            return instructions
+        render = compact_tools_prompt if self.tool_prompt == "compact" else tools_prompt
+        return f"{instructions}\n\n{render(specs)}"
 
     def close(self) -> None:
         if self.memory is not None:

@@ -63,6 +63,14 @@ class Context:
             raise TypeError(f"content of a {role} message must be a str, got {type(content).__name__}")
         return self._push(role, content, pinned).id
 
+    def remove(self, message_ids: Iterable[int]) -> int:
+        """Drop messages by id (environment code, e.g. cutting what overflows a budget); returns
+        how many were removed. Not a model operation: it is not counted in ``ops``."""
+        gone = set(message_ids)
+        before = len(self._messages)
+        self._messages = [m for m in self._messages if m.id not in gone]
+        return before - len(self._messages)
+
     # -- operations the model calls ----------------------------------------------------------
     def summary(self, start_id: int, end_id: int, text: str) -> OpResult:
         """Replace the unpinned messages from ``start_id`` to ``end_id`` (as shown) by one summary."""

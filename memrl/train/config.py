@@ -32,6 +32,10 @@ class MemRLConfig(GRPOConfig):
     max_episode_tokens: int = field(default=4096, metadata={"help": "Policy tokens summed over one episode."})
     rollout_temperature: float | None = field(default=None, metadata={"help": "Sampling temperature for rollouts (default: `temperature`)."})
     save_rollouts: bool = field(default=False, metadata={"help": "Append every step's trajectories to <output_dir>/rollouts.jsonl."})
+    # -- warm start ------------------------------------------------------------------------------
+    sft_warm_start_episodes: int = field(default=0, metadata={"help": "Episodes of the env's scripted expert to fine-tune on (TRL SFTTrainer) before RL; 0 = off. Needs an env with expert_reply()."})
+    sft_epochs: float = field(default=2.0, metadata={"help": "Epochs of the SFT warm start."})
+    sft_learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate of the SFT warm start."})
     # -- reward and credit -----------------------------------------------------------------------
     reward_plugins: dict[str, float] | str | None = field(default=None, metadata={"help": "Reward plugins and weights, e.g. {exact_match: 1.0, format_compliance: 0.1}; default: the environment's own reward."})
     advantage_baseline: str = field(default="mean", metadata={"help": "mean (GRPO) or rloo (leave-one-out)."})
@@ -81,6 +85,7 @@ class MemRLConfig(GRPOConfig):
             (self.max_new_tokens_per_turn >= 1, f"max_new_tokens_per_turn ({self.max_new_tokens_per_turn}) must be at least 1"),
             (self.max_context_tokens > self.max_new_tokens_per_turn, f"max_context_tokens ({self.max_context_tokens}) must exceed max_new_tokens_per_turn ({self.max_new_tokens_per_turn})"),
             (self.train_tasks >= 1, f"train_tasks ({self.train_tasks}) must be at least 1"),
+            (self.sft_warm_start_episodes >= 0, f"sft_warm_start_episodes ({self.sft_warm_start_episodes}) must be >= 0"),
             (0 <= self.gae_lambda <= 1, f"gae_lambda ({self.gae_lambda}) must be in [0, 1]"),
         ]
         for ok, message in rules:

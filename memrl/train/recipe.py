@@ -34,7 +34,7 @@ def run_recipe(name: str, defaults: dict[str, Any], argv: Sequence[str] | None =
         model = tokenizer = None
         if prepare is not None:
             model, tokenizer = prepare(config) or (None, None)
-        trainer = build_trainer(config, model=model, tokenizer=tokenizer)
+        trainer = build_trainer(config, model=model, tokenizer=tokenizer, warm_start=not resume)
         trainer.train(resume_from_checkpoint=resume or None)
     except UserError as e:
         print(f"{name}: error: {e}", file=sys.stderr)

@@ -32,8 +32,11 @@ def build_trainer(
     train_tasks: list[dict[str, Any]] | None = None,
     rewards: Any = None,
     callbacks: list | None = None,
+    warm_start: bool = True,
 ) -> Any:
-    """A GRPO-family or PPO trainer for ``config`` (LoRA by default)."""
+    """A GRPO-family or PPO trainer for ``config`` (LoRA by default), after the optional SFT warm
+    start (``config.sft_warm_start_episodes``; skipped with ``warm_start=False``, e.g. on resume,
+    where the checkpoint's adapter already holds it)."""
     from memrl.models import load_model_and_tokenizer
     from memrl.train.grpo import MemoryGRPOTrainer
     from memrl.train.ppo import MemoryPPOTrainer
@@ -50,6 +53,16 @@ def build_trainer(
             r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
             target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
         )
+    if warm_start and config.sft_warm_start_episodes > 0:
+        from memrl.env.registry import make
+        from memrl.train.warmstart import sft_warm_start
+
+        factory = env_factory or (lambda: make(config.env_id, **config.env_kwargs))
+        # Demonstrations come from the train split, seeded apart from the RL tasks' seed.
+        demos = factory().make_tasks("train", config.sft_warm_start_episodes, config.task_seed + 1)
+        model = sft_warm_start(model, tokenizer, config, peft_config, factory, demos)
+    if hasattr(model, "peft_config"):
+        peft_config = None  # RL continues the adapter the model already has
     cls = MemoryPPOTrainer if config.algorithm == "ppo" else MemoryGRPOTrainer
     return cls(
         model, config, processing_class=tokenizer, train_tasks=train_tasks, env_factory=env_factory,
