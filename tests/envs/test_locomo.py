@@ -1,0 +1,174 @@
+"""LoCoMo loader, paper split, scoring rules and the synthetic dialogue generator."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from memrl.envs.dialogues import fact_subject, is_drop, make_conversation, make_dialogue
+from memrl.envs.locomo import (
+    DEFAULT_DATA_DIR,
+    bleu1,
+    load_locomo,
+    normalize_conversation,
+    paper_split,
+    parse_evidence,
+    score_answer,
+    session_windows,
+)
+from memrl.errors import UserError
+from memrl.scoring import get_reward
+
+# A tiny hand-written sample in LoCoMo's schema, with its quirks: an image turn, an int answer,
+# a category 5 question with adversarial_answer only, a malformed evidence string, an
+# observation fact citing two turns, and a date key for a session that has no turns.
+FIXTURE = {
+    "sample_id": "conv-x",
+    "conversation": {
+        "speaker_a": "Ann", "speaker_b": "Bob",
+        "session_1_date_time": "1:56 pm on 8 May, 2023",
+        "session_1": [
+            {"speaker": "Ann", "dia_id": "D1:1", "text": "I went to a pottery class yesterday."},
+            {"speaker": "Bob", "dia_id": "D1:2", "text": "Look!", "blip_caption": "a photo of a red bowl", "img_url": ["x"]},
+        ],
+        "session_2_date_time": "2:00 pm on 20 May, 2023",
+        "session_2": [{"speaker": "Ann", "dia_id": "D2:1", "text": "I adopted a dog named Rex."}],
+        "session_3_date_time": "3:00 pm on 1 June, 2023",
+    },
+    "qa": [
+        {"question": "When did Ann go to pottery?", "answer": "7 May 2023", "evidence": ["D1:1"], "category": 2},
+        {"question": "What year?", "answer": 2023, "evidence": ["D1:1; D2:1"], "category": 1},
+        {"question": "What is Bob's dog called?", "adversarial_answer": "Rex", "evidence": ["D:2:1"], "category": 5},
+    ],
+    "observation": {
+        "session_1_observation": {"Ann": [["Ann took a pottery class on 7 May 2023.", "D1:1"]], "Bob": []},
+        "session_2_observation": {"Ann": [["Ann adopted a dog named Rex.", ["D1:1", "D2:1"]]]},
+    },
+}
+
+
+def write_fixture(tmp_path, samples):
+    (tmp_path / "locomo").mkdir()
+    (tmp_path / "locomo" / "locomo10.json").write_text(json.dumps(samples))
+    return tmp_path
+
+
+def test_fixture_loads_with_its_quirks(tmp_path):
+    (conv,) = load_locomo(write_fixture(tmp_path, [FIXTURE]))
+    assert conv["id"] == "conv-x" and conv["speakers"] == ["Ann", "Bob"]
+    assert [s["session"] for s in conv["sessions"]] == [1, 2]  # session 3 has a date but no turns
+    assert conv["sessions"][0]["date"] == "1:56 pm on 8 May, 2023"
+    first, image = conv["sessions"][0]["turns"]
+    assert first["facts"] == ["Ann took a pottery class on 7 May 2023."]
+    assert "red bowl" in image["text"] and image["facts"] == []
+    # A fact citing two turns belongs to the later one.
+    assert conv["sessions"][1]["turns"][0]["facts"] == ["Ann adopted a dog named Rex."]
+    q2, q1, q5 = conv["qa"]
+    assert q1["answer"] == "2023" and q1["evidence"] == ["D1:1", "D2:1"]
+    assert q5["answer"] is None and q5["adversarial_answer"] == "Rex" and q5["evidence"] == ["D2:1"]
+
+
+def test_missing_file_is_a_one_line_user_error(tmp_path):
+    with pytest.raises(UserError, match="LoCoMo file not found.*data_dir"):
+        load_locomo(tmp_path)
+
+
+def test_wrong_schema_is_a_user_error():
+    with pytest.raises(UserError, match="speaker_a"):
+        normalize_conversation({"qa": []})
+
+
+@pytest.mark.parametrize("raw, parsed", [
+    (["D1:3"], ["D1:3"]),
+    (["D8:6; D9:17"], ["D8:6", "D9:17"]),  # two ids in one string
+    (["D:11:26"], ["D11:26"]),  # a stray colon
+    (["D"], []),  # nothing usable
+])
+def test_parse_evidence(raw, parsed):
+    assert parse_evidence(raw) == parsed
+
+
+def test_paper_split_keeps_categories_1_to_4_by_conversation(tmp_path):
+    samples = [dict(FIXTURE, sample_id=f"conv-{i}") for i in range(10)]
+    convs = load_locomo(write_fixture(tmp_path, samples))
+    train, = paper_split(convs, "train")
+    assert train["id"] == "conv-0" and [q["category"] for q in train["qa"]] == [2, 1]
+    assert [c["id"] for c in paper_split(convs, "test")] == [f"conv-{i}" for i in range(2, 10)]
+    with pytest.raises(UserError, match="10 conversations"):
+        paper_split(convs[:3], "train")
+
+
+def test_session_windows_keep_questions_whose_evidence_is_inside(tmp_path):
+    (conv,) = load_locomo(write_fixture(tmp_path, [FIXTURE]))
+    first, second = session_windows(conv, 1)
+    assert [q["question"] for q in first["qa"]] == ["When did Ann go to pottery?"]
+    assert [q["question"] for q in second["qa"]] == ["What is Bob's dog called?"]  # the 2-session one is dropped
+    assert session_windows(conv, None)[0]["qa"] == conv["qa"]
+
+
+@pytest.mark.parametrize("pred, gold, category, f1, em", [
+    ("Paris", "Paris", 4, 1.0, 1.0),  # plain match
+    ("the city of Paris", "Paris", 4, 0.5, 0.0),  # partial credit, articles dropped
+    ("Lima, Paris", "Paris, Lima", 1, 1.0, 0.0),  # multi-hop: order of the parts does not matter
+    ("Paris", "Paris, Lima", 1, 0.5, 0.0),  # one of two parts
+    ("7 May 2023", "7 May, 2023", 2, 1.0, 1.0),  # commas are dropped
+    ("blue", "blue; since she said so", 3, 1.0, 1.0),  # category 3: the text before ';'
+    ("That is not mentioned.", None, 5, 1.0, 1.0),  # adversarial: refusing is right
+    ("Rex", None, 5, 0.0, 0.0),  # adversarial: answering is wrong
+])
+def test_score_answer_follows_locomo_rules(pred, gold, category, f1, em):
+    scores = score_answer(pred, gold, category)
+    assert scores.f1 == pytest.approx(f1) and scores.em == em
+
+
+def test_bleu1_clips_repeats_and_penalises_short_answers():
+    assert bleu1("paris paris paris", "paris") == pytest.approx(1 / 3)
+    assert bleu1("paris", "paris lima") == pytest.approx(0.36787944, rel=1e-6)  # exp(1 - 2/1)
+    assert bleu1("", "paris") == 0.0
+
+
+def test_locomo_reward_plugins_apply_the_category_rules():
+    f1, em = get_reward("locomo_f1"), get_reward("locomo_em")
+    completions = ["<answer>Paris</answer>", "Not mentioned.", "<answer>Rome</answer>", "x"]
+    fields = dict(answer=["Paris, Lima", None, "Rome; or Milan", None], category=[1, 5, 3, 4])
+    assert f1(completions, **fields) == [0.5, 1.0, 1.0, None]  # no gold outside category 5: not applicable
+    assert em(completions, **fields) == [0.0, 1.0, 1.0, None]
+
+
+# -- the synthetic generator -------------------------------------------------------------------
+def test_generator_is_seeded_and_in_the_locomo_schema():
+    a, b = make_dialogue(random.Random(7)), make_dialogue(random.Random(7))
+    assert a == b and set(a) == {"sample_id", "conversation", "observation", "qa"}
+    conv = normalize_conversation(a)
+    assert conv == make_conversation(random.Random(7))
+    ids = {t["dia_id"] for s in conv["sessions"] for t in s["turns"]}
+    assert all(set(q["evidence"]) <= ids for q in conv["qa"])  # evidence points at real turns
+
+
+def test_generated_facts_change_over_time_and_questions_track_the_last_state():
+    convs = [make_conversation(random.Random(seed), n_sessions=4) for seed in range(40)]
+    facts = [f for c in convs for s in c["sessions"] for t in s["turns"] for f in t["facts"]]
+    assert any(is_drop(f) for f in facts)  # some facts retract older ones (DELETE matters)
+    assert all(fact_subject(f) for f in facts)
+    for conv in convs:
+        last: dict[str, str] = {}
+        for fact in (f for s in conv["sessions"] for t in s["turns"] for f in t["facts"]):
+            last[fact_subject(fact)] = fact
+        for q in conv["qa"]:
+            if q["category"] == 4:  # the current value is in the subject's last fact
+                name = next(n for n in conv["speakers"] if n in q["question"])
+                assert any(q["answer"] in f and f.startswith(name) for f in last.values())
+    categories = {q["category"] for c in convs for q in c["qa"]}
+    assert categories == {1, 2, 4, 5}
+
+
+@pytest.mark.skipif(not (DEFAULT_DATA_DIR / "locomo" / "locomo10.json").is_file(), reason="../shared/data is absent")
+def test_real_locomo_file_counts_and_paper_split():
+    convs = load_locomo()
+    assert len(convs) == 10
+    assert sum(len(c["qa"]) for c in convs) == 1986
+    sizes = {split: sum(len(c["qa"]) for c in paper_split(convs, split)) for split in ("train", "validation", "test")}
+    assert sizes == {"train": 152, "validation": 81, "test": 1307}
+    assert sum(len(t["facts"]) for s in convs[0]["sessions"] for t in s["turns"]) == 184  # observation facts
