@@ -141,7 +141,7 @@ def conversation_facts(conversation: dict[str, Any]) -> list[str]:
     return [f for s in conversation["sessions"] for t in s["turns"] for f in t["facts"]]
 
 
-def _conversations(source: str, split: str, n: int, seed: int, sessions: int, data_dir: str | None) -> list[dict]:
+def _conversations(source: str, split: str, n: int, seed: int, sessions: int | None, data_dir: str | None) -> list[dict]:
     check_split(split)
     if source == "synthetic":
         return generate_split(lambda rng: make_conversation(rng, sessions), lambda c: c["sessions"],
@@ -369,7 +369,8 @@ class MemoryR1AnswerEnv(MemoryEnv):
     Episode end:
         terminated on an ``<answer>``; truncated after one turn without one.
     Arguments:
-        source ("synthetic" | "locomo"), data_dir, sessions, categories, metric (as the manager).
+        source ("synthetic" | "locomo"), data_dir, categories, metric (as the manager).
+        sessions (int): sessions per generated conversation (LoCoMo conversations are whole).
         bank ("heuristic" | "facts"). n_memories (int): memories shown (default 60).
         memory_mode: "agent", or "none" (no memories shown: the question alone).
     Version history:
@@ -395,7 +396,9 @@ class MemoryR1AnswerEnv(MemoryEnv):
 
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
         tasks: list[dict[str, Any]] = []
-        for conversation in _conversations(self.source, split, n, seed, self.sessions, self.data_dir):
+        # A LoCoMo question is asked over the whole conversation's bank: no session windows here.
+        window = self.sessions if self.source == "synthetic" else None
+        for conversation in _conversations(self.source, split, n, seed, window, self.data_dir):
             tasks += self._question_tasks(conversation)
             if len(tasks) >= n:
                 break

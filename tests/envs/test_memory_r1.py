@@ -1,0 +1,212 @@
+"""Memory-R1 envs end to end with scripted managers and hand-written answers."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from memrl.actions import ToolCall, render_tool_call
+from memrl.env.registry import make
+from memrl.envs.dialogues import is_drop
+from memrl.envs.locomo import DEFAULT_DATA_DIR
+from memrl.envs.memory_r1 import NOT_MENTIONED, extractive_answerer, heuristic_bank, memory_key
+from memrl.errors import UserError
+
+MANAGER, ANSWER = "memrl/MemoryR1-Manager-v0", "memrl/MemoryR1-Answer-v0"
+
+
+def calls(*tool_calls):
+    return "".join(render_tool_call(c) for c in tool_calls)
+
+
+def careful(env):
+    """ADD a new subject, UPDATE it when it changes, DELETE it when it is given up."""
+    out = []
+    for fact in env.steps[env.position][1]["facts"]:
+        same = [e for e in env.memory.entries() if memory_key(e.content) == memory_key(fact)]
+        if is_drop(fact):
+            out.append(ToolCall("DELETE", {"memory_id": same[0].id}) if same else ToolCall("NOOP", {}))
+        elif same:
+            out.append(ToolCall("UPDATE", {"memory_id": same[0].id, "content": fact}))
+        else:
+            out.append(ToolCall("ADD", {"content": fact}))
+    return calls(*out)
+
+
+def add_everything(env):
+    return calls(*(ToolCall("ADD", {"content": f}) for f in env.steps[env.position][1]["facts"]))
+
+
+def noop(env):
+    return calls(ToolCall("NOOP", {}))
+
+
+def play(env, policy, task):
+    """Total reward of one episode (non-agent modes reply OK once)."""
+    env.reset(seed=0, options={"task": task})
+    total = 0.0
+    while not env.done:
+        _, reward, *_ = env.step(policy(env) if env.memory_mode == "agent" else "OK")
+        total += reward
+    return total
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return make(MANAGER).make_tasks("test", 25, seed=0)
+
+
+def test_careful_manager_beats_add_only_which_beats_noop(tasks):
+    env = make(MANAGER)
+    score = {name: statistics.mean(play(env, p, t) for t in tasks) for name, p in
+             [("careful", careful), ("add", add_everything), ("noop", noop)]}
+    # UPDATE/DELETE matter: a bank with stale facts answers "now" and adversarial questions wrong.
+    assert score["careful"] > score["add"] + 0.1 > score["noop"] + 0.2, score
+
+
+def test_reward_comes_at_the_end_and_every_turn_is_a_new_segment(tasks):
+    env = make(MANAGER)
+    messages, info = env.reset(seed=0, options={"task": tasks[0]})
+    assert env.max_turns == len(env.steps) > 1 and "New facts:" in messages[-1]["content"]
+    assert all(name in messages[0]["content"] for name in ("ADD", "UPDATE", "DELETE", "NOOP"))
+    for turn in range(len(env.steps)):
+        messages, reward, term, trunc, info = env.step(careful(env))
+        last = turn == len(env.steps) - 1
+        assert term == last and not trunc and (last or info["context"] == "rewrite")
+        assert (reward > 0) == last
+    outcome = info["outcome"]
+    assert outcome["score"] == reward and outcome["n_questions"] == len(tasks[0]["qa"])
+    assert set(outcome["bank"]) == set(heuristic_bank(tasks[0]))  # the careful manager is the Mem0 rule
+    assert info["memory_ops"]["add"] >= 1
+
+
+def test_related_memories_are_shown_with_their_ids(tasks):
+    env = make(MANAGER)
+    env.reset(seed=0, options={"task": tasks[0]})
+    env.step(add_everything(env))
+    # Find a later fact about a subject that is already stored: its memory must be shown.
+    while env.position < len(env.steps):
+        fact = env.steps[env.position][1]["facts"][0]
+        stored = [e for e in env.memory.entries() if memory_key(e.content) == memory_key(fact)]
+        if stored:
+            assert f"[{stored[0].id}] {stored[0].content}" in env.context.to_messages()[-1]["content"]
+            return
+        env.step(add_everything(env))
+    pytest.skip("no subject repeats in this conversation")
+
+
+def test_bad_tool_calls_are_shown_and_the_episode_goes_on(tasks):
+    env = make(MANAGER)
+    env.reset(seed=0, options={"task": tasks[0]})
+    _, _, term, _, info = env.step(calls(ToolCall("DELETE", {"memory_id": "m99"})))
+    assert not term and env.memory.ops["error"] == 1 and env.position == 1
+
+
+def test_baselines_build_the_bank_without_the_policy(tasks):
+    task = tasks[0]
+    heuristic = make(MANAGER, memory_mode="heuristic")
+    heuristic.reset(seed=0, options={"task": task})
+    assert heuristic.max_turns == 1 and not heuristic.tool_specs  # memory tools hidden
+    assert [e.content for e in heuristic.memory.entries()] != []
+    assert sorted(e.content for e in heuristic.memory.entries()) == sorted(heuristic_bank(task))
+    _, reward, term, _, info = heuristic.step("OK")
+    assert term and reward == info["outcome"]["score"] > 0
+    none = make(MANAGER, memory_mode="none")
+    none.reset(seed=0, options={"task": task})
+    _, _, _, _, info = none.step("OK")
+    assert info["outcome"]["bank"] == [] and info["outcome"]["f1/single-hop"] == 0.0
+    retrieval = make(MANAGER, memory_mode="retrieval")
+    retrieval.reset(seed=0, options={"task": task})
+    assert len(retrieval.memory) == sum(len(s["turns"]) for s in task["sessions"])  # every raw turn
+
+
+def test_an_answer_ends_the_episode_early_and_scores_the_bank_as_is(tasks):
+    env = make(MANAGER)
+    env.reset(seed=0, options={"task": tasks[0]})
+    _, reward, term, _, info = env.step("<answer>done</answer>")
+    assert term and info["outcome"]["ended_early"] and reward == info["outcome"]["score"]
+
+
+def test_pluggable_answerer_gets_the_question_and_the_bank(tasks):
+    seen = []
+
+    def answerer(question, memories):
+        seen.append((question, memories))
+        return NOT_MENTIONED
+
+    env = make(MANAGER, answerer=answerer, memory_mode="heuristic", categories=[5])
+    env.reset(seed=0, options={"task": tasks[0]})
+    _, reward, *_ = env.step("OK")
+    assert reward == 1.0 and seen and all(isinstance(m, list) for _, m in seen)
+
+
+@pytest.mark.parametrize("question, memories, answer", [
+    ("What pet does Ann have now?", ["Ann lives in Oslo (as of 1 May, 2023).", "Ann has a pet cat (as of 2 May, 2023)."], "cat"),
+    ("What pet does Ann have now?", ["Ann lives in Oslo (as of 1 May, 2023)."], NOT_MENTIONED),  # only the name matches
+    ("When did Ann move to Oslo?", ["Ann lives in Oslo (as of 1 May, 2023)."], "1 May, 2023"),
+    ("Which pets has Ann had?", ["Ann has a pet cat (as of 2 May, 2023)."], "cat"),  # plural matches singular
+    ("Where does Ann live now?", [], NOT_MENTIONED),
+])
+def test_extractive_answerer(question, memories, answer):
+    assert extractive_answerer(question, memories) == answer
+
+
+def test_bad_arguments_are_user_errors():
+    with pytest.raises(UserError, match="source"):
+        make(MANAGER, source="locomoo")
+    with pytest.raises(UserError, match="categories"):
+        make(ANSWER, categories=[7])
+    with pytest.raises(UserError, match="answerer"):
+        make(MANAGER, answerer="gpt")
+    with pytest.raises(UserError, match="does not support memory_mode"):
+        make(ANSWER, memory_mode="heuristic")
+
+
+# -- the answer agent ------------------------------------------------------------------------------
+def test_answer_env_scores_by_category_and_records_the_selection():
+    env = make(ANSWER)
+    tasks = env.make_tasks("test", 40)
+    task = next(t for t in tasks if t["category"] == 4)
+    messages, _ = env.reset(seed=0, options={"task": task})
+    assert task["question"] in messages[-1]["content"] and 0 < len(task["memories"]) <= 60
+    right = next(m["id"] for m in task["memories"] if task["answer"] in m["content"])
+    _, reward, term, _, info = env.step(f"<think>Relevant: [{right}, m999]</think><answer>{task['answer']}</answer>")
+    assert term and reward == 1.0 and info["outcome"]["selected"] == [right]  # unknown ids dropped
+    adversarial = next(t for t in tasks if t["category"] == 5)
+    env.reset(seed=0, options={"task": adversarial})
+    _, reward, *_ = env.step(f"<answer>{adversarial['adversarial_answer']}</answer>")
+    assert reward == 0.0
+    env.reset(seed=0, options={"task": adversarial})
+    _, reward, *_ = env.step("<answer>Not mentioned.</answer>")
+    assert reward == 1.0
+
+
+def test_answer_env_none_mode_hides_the_memories():
+    env = make(ANSWER, memory_mode="none")
+    task = env.make_tasks("train", 1)[0]
+    messages, _ = env.reset(seed=0, options={"task": task})
+    assert "(no memories)" in messages[-1]["content"]
+
+
+def test_answer_tasks_are_split_disjoint_by_conversation():
+    env = make(ANSWER)
+    train = {t["conversation_id"] for t in env.make_tasks("train", 30)}
+    test = {t["conversation_id"] for t in env.make_tasks("test", 30)}
+    assert train and test and not train & test
+
+
+@pytest.mark.skipif(not (DEFAULT_DATA_DIR / "locomo" / "locomo10.json").is_file(), reason="../shared/data is absent")
+def test_locomo_source_uses_the_paper_split():
+    answer = make(ANSWER, source="locomo")
+    assert len(answer.make_tasks("train", 1000)) == 152
+    assert len(answer.make_tasks("validation", 1000)) == 81
+    manager = make(MANAGER, source="locomo", sessions=4)
+    windows = manager.make_tasks("train", 100)
+    assert [w["id"] for w in windows][0] == "conv-26/s1-4" and all(w["qa"] for w in windows)
+    manager.reset(seed=0, options={"task": windows[0]})
+    assert manager.max_turns == sum(1 for s in windows[0]["sessions"] for t in s["turns"] if t["facts"])
+    heuristic = make(MANAGER, source="locomo", sessions=4, memory_mode="heuristic")
+    heuristic.reset(seed=0, options={"task": windows[0]})
+    _, reward, term, *_ = heuristic.step("OK")
+    assert term and 0.0 <= reward <= 1.0
