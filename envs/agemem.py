@@ -17,6 +17,7 @@ from memrl.actions.parser import render_tool_call
 from memrl.env.base import MemoryEnv
 from memrl.env.splits import generate_split
 from memrl.env.tools import tool
+from memrl.envs.hotpot_stages import hotpot_tasks, load_items, to_task
 from memrl.envs.worlds import Knobs, canonical, make_world
 from memrl.scoring.text import exact_match, normalize, token_f1
 
@@ -87,6 +88,8 @@ class AgeMemEnv(MemoryEnv):
         turns_per_stage (int): turns in stages 1 and 2 (default 1). answer_turns (int): turns in
         stage 3 (default 2; sets ``max_turns``). metric ("f1" | "em").
         weights (dict): weights of task / context / memory. memory (str): store backend.
+        source ("generated" | "hotpotqa"): task source; data_path: a HotpotQA distractor JSON
+        (default ``../shared/data/hotpotqa/...first100...``; supporting sentences become facts).
         memory_mode (str): "agent" or a baseline ("none", "full_context", "retrieval", "heuristic");
         baselines skip the policy's turns of stages 1-2 and answer in stage 3.
     Version history:
@@ -101,7 +104,8 @@ class AgeMemEnv(MemoryEnv):
 
     def __init__(self, *, facts: int = 4, hops: int = 1, distractors: int = 6, updates: int = 1,
                  context_budget: int = 40, turns_per_stage: int = 1, answer_turns: int = 2, metric: str = "f1",
-                 weights: dict[str, float] | None = None, **kwargs: Any):
+                 weights: dict[str, float] | None = None, source: str = "generated", data_path: str | None = None,
+                 **kwargs: Any):
         if metric not in ("em", "f1"):
             raise ValueError(f"metric {metric!r} must be 'em' or 'f1'")
         if turns_per_stage < 1:
@@ -109,7 +113,10 @@ class AgeMemEnv(MemoryEnv):
         unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
         if unknown:
             raise ValueError(f"weights has unknown keys {sorted(unknown)}; use task, context, memory")
+        if source not in ("generated", "hotpotqa"):
+            raise ValueError(f"source {source!r} must be 'generated' or 'hotpotqa'")
         self.knobs = Knobs(facts, hops, distractors, updates)
+        self.source, self.data_path = source, data_path
         self.context_budget, self.turns_per_stage, self.metric = context_budget, turns_per_stage, metric
         self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
         kwargs.setdefault("max_turns", 2 * turns_per_stage + answer_turns)
@@ -117,9 +124,13 @@ class AgeMemEnv(MemoryEnv):
 
     # -- tasks -----------------------------------------------------------------------------------
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
+        if self.source == "hotpotqa":  # a fixed file: the seed does not change which items
+            return [self._sized(t) for t in hotpot_tasks(split, n, self.data_path, self.knobs.distractors)]
         return [self._sized(t) for t in make_tasks(split, n, seed, self.knobs)]
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
+        if self.source == "hotpotqa":
+            return self._sized(to_task(rng.choice(load_items(self.data_path)), self.knobs.distractors))
         task = self._sized(make_world(rng, self.knobs))
         task["id"] = f"agemem-seed-{rng.getrandbits(32):08x}"
         return task

@@ -197,7 +197,10 @@ class MemoryEnv:
                 if role != "system":
                     self.context.append(role, content, pinned=True)
             return
+        ops = self.context.ops if self.context is not None else None
         self.context = Context()
+        if ops is not None:
+            self.context.ops = ops  # operation counts are per episode, not per stage
         for role, content in messages:
             self.context.append(role, content, pinned=True)
 

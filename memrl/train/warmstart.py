@@ -46,8 +46,10 @@ def sft_warm_start(model: Any, tokenizer: Any, config: Any, peft_config: Any, en
     data = expert_demonstrations(env_factory, tasks)
     args = SFTConfig(
         output_dir=os.path.join(config.output_dir, "sft"), num_train_epochs=config.sft_epochs,
-        learning_rate=config.sft_learning_rate, per_device_train_batch_size=config.per_device_train_batch_size,
-        gradient_accumulation_steps=1, max_length=config.max_context_tokens, completion_only_loss=True,
+        # Half the RL batch per forward, twice accumulated: the same step with half the peak memory
+        # (a 49k-token vocabulary's logits dominate it).
+        learning_rate=config.sft_learning_rate, per_device_train_batch_size=max(1, config.per_device_train_batch_size // 2),
+        gradient_accumulation_steps=2 if config.per_device_train_batch_size > 1 else 1, max_length=config.max_context_tokens, completion_only_loss=True,
         logging_steps=1, save_strategy="no", report_to=[], seed=config.seed, bf16=config.bf16,
         use_cpu=config.use_cpu, disable_tqdm=config.disable_tqdm, lr_scheduler_type="constant",
         gradient_checkpointing=False,
