@@ -39,6 +39,7 @@ class MemRLConfig(GRPOConfig):
     # -- reward and credit -----------------------------------------------------------------------
     reward_plugins: dict[str, float] | str | None = field(default=None, metadata={"help": "Reward plugins and weights, e.g. {exact_match: 1.0, format_compliance: 0.1}; default: the environment's own reward."})
     advantage_baseline: str = field(default="mean", metadata={"help": "mean (GRPO) or rloo (leave-one-out)."})
+    segments_per_group: int | None = field(default=None, metadata={"help": "DCPO (MemAct): train on this many segments sampled per group of num_generations trajectories (all when fewer), after advantages are computed over the unique trajectories; default: every segment. GRPO family only; groups are sampled per process, so keep per_device_train_batch_size a multiple of num_generations."})
     loss_aggregation: str = field(default="token", metadata={"help": "token: a token mean over the batch (with loss_type dapo); trajectory: every trajectory weighs the same, whatever its length or number of segments."})
     # -- PPO -------------------------------------------------------------------------------------
     gae_gamma: float = field(default=1.0, metadata={"help": "PPO: discount over policy tokens."})
@@ -81,6 +82,8 @@ class MemRLConfig(GRPOConfig):
             (self.loss_aggregation in ("token", "trajectory"), f"loss_aggregation ({self.loss_aggregation!r}) must be 'token' or 'trajectory'"),
             (self.loss_aggregation == "token" or self.loss_type == "dapo", f"loss_aggregation 'trajectory' needs loss_type 'dapo' (got {self.loss_type!r})"),
             (self.advantage_baseline in ("mean", "rloo"), f"advantage_baseline ({self.advantage_baseline!r}) must be 'mean' or 'rloo'"),
+            (self.segments_per_group is None or self.segments_per_group >= 1, f"segments_per_group ({self.segments_per_group}) must be at least 1, or unset to train on every segment"),
+            (self.segments_per_group is None or self.algorithm == "grpo", f"segments_per_group needs algorithm 'grpo' (got {self.algorithm!r}): PPO's GAE runs over every segment of a trajectory in order"),
             (self.num_generations >= 2, f"num_generations ({self.num_generations}) must be at least 2: a group of one has no baseline"),
             (self.max_new_tokens_per_turn >= 1, f"max_new_tokens_per_turn ({self.max_new_tokens_per_turn}) must be at least 1"),
             (self.max_context_tokens > self.max_new_tokens_per_turn, f"max_context_tokens ({self.max_context_tokens}) must exceed max_new_tokens_per_turn ({self.max_new_tokens_per_turn})"),

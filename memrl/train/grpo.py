@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import shutil
 import time
 from typing import Any, Callable
@@ -27,7 +28,7 @@ from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_bac
 from memrl.rollout.segments import Trajectory
 from memrl.rollout.summary import summarize
 from memrl.train.advantages import group_advantages
-from memrl.train.batch import collate, pad_rows, round_up, rows_from_trajectories, trajectory_weights
+from memrl.train.batch import Row, collate, pad_rows, round_up, rows_from_trajectories, trajectory_weights
 from memrl.train.config import MemRLConfig
 from memrl.train.logging import JsonlLogger
 
@@ -41,6 +42,20 @@ def tasks_dataset(tasks: list[dict[str, Any]]) -> Dataset:
     """Tasks as a datasets.Dataset TRL can sample from (the task travels as JSON: task fields
     differ between environments and Arrow wants one schema)."""
     return Dataset.from_list([{"prompt": [{"role": "user", "content": ""}], "task": json.dumps(t)} for t in tasks])
+
+
+def sample_segments(rows: list[Row], group_of: Callable[[int], int], k: int, seed: int) -> list[Row]:
+    """DCPO's fixed number of segments per group: ``k`` rows drawn without replacement from each
+    group's rows (all of them when it has fewer), order kept. Advantages were already computed
+    over the group's unique trajectories, so the sample changes which tokens are trained on,
+    never the credit a segment carries; the seed makes a resumed run draw the same rows."""
+    by_group: dict[int, list[int]] = {}
+    for i, row in enumerate(rows):
+        by_group.setdefault(group_of(row.trajectory), []).append(i)
+    keep: set[int] = set()
+    for group, members in by_group.items():
+        keep.update(random.Random(f"{seed}/{group}").sample(members, min(k, len(members))))
+    return [row for i, row in enumerate(rows) if i in keep]
 
 
 class MemoryGRPOTrainer(GRPOTrainer):
@@ -139,6 +154,10 @@ class MemoryGRPOTrainer(GRPOTrainer):
 
     def _rows(self, trajectories: list[Trajectory], advantages: list[float]) -> dict[str, torch.Tensor]:
         rows = rows_from_trajectories(trajectories, advantages)
+        if self.args.segments_per_group:
+            first = self.accelerator.process_index * len(trajectories)  # global index of trajectory 0
+            seed = self.args.seed * 1_000_003 + self.state.global_step
+            rows = sample_segments(rows, lambda i: (first + i) // self.num_generations, self.args.segments_per_group, seed)
         device = self.accelerator.device
         # Same row count on every rank (FSDP/ZeRO hang otherwise) and a multiple of
         # steps_per_generation (TRL's split drops a remainder silently): pad with zero-mask rows.
