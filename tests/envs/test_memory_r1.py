@@ -210,3 +210,17 @@ def test_locomo_source_uses_the_paper_split():
     heuristic.reset(seed=0, options={"task": windows[0]})
     _, reward, term, *_ = heuristic.step("OK")
     assert term and 0.0 <= reward <= 1.0
+
+
+@pytest.mark.slow  # building the tiny model alone takes ~10 s on 2 shared cores
+def test_llm_answerer_runs_a_frozen_model_greedily(tasks):
+    from memrl.envs.memory_r1 import LLMAnswerer
+    from memrl.models import tiny_model
+
+    answerer = LLMAnswerer(*tiny_model(0), max_new_tokens=4)
+    first = answerer("Where does Ann live now?", ["Ann lives in Oslo (as of 1 May, 2023)."])
+    assert isinstance(first, str) and first == answerer("Where does Ann live now?", ["Ann lives in Oslo (as of 1 May, 2023)."])
+    env = make(MANAGER, answerer=answerer, memory_mode="heuristic")
+    env.reset(seed=0, options={"task": tasks[0]})
+    _, reward, term, *_ = env.step("OK")
+    assert term and 0.0 <= reward <= 1.0
