@@ -1,0 +1,61 @@
+"""MemAgent: read long documents chunk by chunk into an overwritten memory (multi-conversation DAPO).
+
+    accelerate launch recipes/memagent.py                                # CPU default, embedded model
+    accelerate launch recipes/memagent.py --env_kwargs '{"source": "needle", "doc_tokens": 1024, "chunk_tokens": 512, "memory_tokens": 128}'
+    accelerate launch --config_file recipes/accelerate/zero2.yaml recipes/memagent.py \\
+        --model_name_or_path Qwen/Qwen2.5-7B-Instruct --backend vllm --bf16 true \\
+        --env_kwargs '{"source": "hotpotqa", "doc_tokens": 32768, "chunk_tokens": 5000, "memory_tokens": 1024}' \\
+        --max_new_tokens_per_turn 1024 --max_context_tokens 8192 --max_episode_tokens 16384 \\
+        --num_generations 16 --per_device_train_batch_size 16 --max_steps 200
+
+Hardware: the default runs on 2 CPU cores with the embedded SmolLM2-135M-Instruct + LoRA: HotpotQA
+documents of 1,024 tokens (a question's two supporting paragraphs among distractors, read from
+`../shared/data/hotpotqa`) in sections of 512 tokens with a 128-token memory, i.e. 3-4
+conversations per episode; a few minutes a step, 20 steps, saved to `runs/memagent/final`. The
+GPU line is the paper's setting (32K-token documents, 5,000-token sections, 1,024-token memory,
+group of 16). Without the data, pass `"source": "needle"` (second line).
+
+Expected result: the run prints the `memrl eval` command for the adapter against the untrained
+base and the baselines (no memory, full context, retrieval) on held-out questions (HotpotQA
+questions are split by a hash of their text: 79 train, 10 validation, 11 test); to score several
+lengths in one table, give it `--env-kwargs '{"source": "hotpotqa", "doc_tokens": [1024, 2048,
+4096], "chunk_tokens": 512, "memory_tokens": 128}'` (task k gets length k mod 3). The untrained
+embedded model scores near 0 (see `bench/results/memagent_scaling.txt`); the trained result is
+not recorded yet.
+
+Multi-conversation DAPO: every section's conversation is its own segment (a row); the episode's
+reward (boxed EM of the final answer) minus its group's mean is the advantage of every policy
+token of every conversation. `scale_rewards="none"` keeps MemAgent's mean-only baseline: dividing
+by the group's std would up-weight groups that are nearly all right or all wrong.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from memrl.train.recipe import run_recipe
+
+CPU_DEFAULTS = dict(
+    env_id="memrl/MemAgent-v0",
+    env_kwargs={"source": "hotpotqa", "doc_tokens": 1024, "chunk_tokens": 512, "memory_tokens": 128},
+    output_dir="runs/memagent",
+    scale_rewards="none",
+    max_steps=20,
+    per_device_train_batch_size=8,
+    num_generations=4,
+    learning_rate=2e-4,
+    temperature=0.8,
+    # Longest prompt measured: 979 tokens (a section, a digit-heavy full memory, the problem) + the reply.
+    max_new_tokens_per_turn=128,
+    max_context_tokens=1280,
+    max_episode_tokens=1024,
+    train_tasks=256,
+    logging_steps=1,
+    save_steps=10,
+    save_total_limit=2,
+    beta=0.0,
+    report_to=[],
+)
+
+if __name__ == "__main__":
+    sys.exit(run_recipe("recipes/memagent.py", CPU_DEFAULTS))
