@@ -65,9 +65,11 @@ def run_eval_command(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from memrl.env.registry import spec
     from memrl.eval.plots import plot_context_vs_size, plot_learning_curve, plot_scores, read_training_log
-    from memrl.eval.policies import adapter_policy, model_policy, parse_policy
+    from transformers.utils import logging as hf_logging
+
+    from memrl.eval.policies import adapter_policy, check_adapter_fits, lora_shapes, model_policy, parse_policy, read_adapter_config
     from memrl.eval.report import print_table, results_table
-    from memrl.eval.runner import BASE, evaluate
+    from memrl.eval.runner import BASE, evaluate, load_tasks, resolve_baselines
     from memrl.models import load_model_and_tokenizer, resolve_model
 
     # Everything a user typed is checked before a model loads (loading can take minutes).
@@ -87,17 +89,29 @@ def _evaluate(args: argparse.Namespace) -> int:
             log_rows = read_training_log(args.training_log)
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"--training-log {args.training_log!r} cannot be read ({type(exc).__name__}: {exc.strerror or exc})") from None
+    tasks = {e: load_tasks(e, env_kwargs, episodes=args.episodes, split=args.split, task_seed=args.task_seed,
+                           tasks_file=args.tasks_file) for e in env_ids}
+    for env_id in env_ids:
+        resolve_baselines(env_id, env_kwargs, args.baselines)
+    adapters = {s.name: read_adapter_config(s.source, s.name) for s in specs if s.kind == "adapter"}
+    for s in specs:
+        if s.kind == "adapter":
+            lora_shapes(s.source, s.name)  # a corrupt file fails before the base model loads
     out = Path(args.out)
 
     base_label = resolve_model(args.model)
+    hf_logging.disable_progress_bar()  # one progress bar (episodes), not one per weight file
     base = load_model_and_tokenizer(args.model)
+    for s in specs:  # a bad adapter fails now, not after the base and the baselines have run
+        if s.kind == "adapter":
+            check_adapter_fits(base[0], s.source, adapters[s.name], s.name, base_label)
     policies: dict[str, Any] = {BASE: base}
     for s in specs:
         policies[s.name] = partial(adapter_policy, *base, s, base_label) if s.kind == "adapter" else partial(model_policy, s)
     config = {"model": args.model or "embedded", "model_path": base_label,
               "policies": {s.name: {"source": s.source, "kind": s.kind} for s in specs}}
     result = evaluate(
-        policies, env_ids, episodes=args.episodes, split=args.split, task_seed=args.task_seed, tasks_file=args.tasks_file,
+        policies, env_ids, episodes=args.episodes, split=args.split, task_seed=args.task_seed, tasks_file=args.tasks_file, tasks=tasks,
         env_kwargs=env_kwargs, baselines=args.baselines, backend=args.backend, temperature=args.temperature, seed=args.seed,
         max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens, max_turns=args.max_turns,
         batch_size=args.batch_size, reward_plugins=reward_plugins, config=config,

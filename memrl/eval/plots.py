@@ -31,7 +31,9 @@ def plot_scores(result: EvalResult, path: str | Path) -> None:
         means = [r["score"] for r in rows]
         err = [[m - r["score_ci_low"] for m, r in zip(means, rows)], [r["score_ci_high"] - m for m, r in zip(means, rows)]]
         colors = ["tab:blue" if r["kind"] == "agent" else "tab:gray" for r in rows]
-        ax.bar(x, means, yerr=err, capsize=4, color=colors)
+        bars = ax.bar(x, means, yerr=err, capsize=4, color=colors)
+        # Print the value too: a bar at 0 is otherwise invisible.
+        ax.bar_label(bars, labels=[f"{m:.2f}" for m in means], padding=2, fontsize=8)
         ax.set_xticks(list(x), [r["policy"] for r in rows], rotation=30, ha="right")
         ax.set_ylim(0, max(1.0, max(r["score_ci_high"] for r in rows) * 1.1))
         ax.set_ylabel("task score (95% bootstrap CI)")
@@ -48,16 +50,24 @@ def plot_context_vs_size(result: EvalResult, path: str | Path) -> None:
     envs = list(dict.fromkeys(r["env"] for r in result.rows))
     fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.2), squeeze=False)
     for ax, env in zip(axes[0], envs):
+        all_sizes: set[float] = set()
+        size_key = None
         for r in (r for r in result.rows if r["env"] == env):
+            size_key = r.get("size_key") or size_key
             by_size: dict[float, list[float]] = defaultdict(list)
             for e in r["episodes_detail"]:
                 if e["size"] is not None:
                     by_size[e["size"]].append(e["peak_context_tokens"])
             if by_size:
                 sizes = sorted(by_size)
+                all_sizes.update(sizes)
                 ax.plot(sizes, [fmean(by_size[s]) for s in sizes], marker="o", linestyle="-" if r["kind"] == "agent" else "--",
                         label=r["policy"])
-        ax.set_xlabel("task size (the env's size_key)")
+        if all_sizes and all(float(v).is_integer() for v in all_sizes):
+            ax.set_xticks(sorted(all_sizes))
+        if len(all_sizes) == 1:
+            ax.set_xlim(min(all_sizes) - 1, max(all_sizes) + 1)
+        ax.set_xlabel(f"task size ({size_key or 'size'})")
         ax.set_ylabel("peak context tokens (mean per size)")
         ax.set_title(env)
         ax.grid(alpha=0.3)

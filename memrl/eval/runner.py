@@ -129,6 +129,7 @@ def evaluate(
     split: str = "test",
     task_seed: int = 0,
     tasks_file: str | None = None,
+    tasks: Mapping[str, list[dict[str, Any]]] | None = None,
     env_kwargs: Mapping[str, Any] | None = None,
     baselines: str | Sequence[str] = "all",
     backend: str = "hf",
@@ -143,7 +144,7 @@ def evaluate(
 ) -> EvalResult:
     """Every policy in agent mode, then the baselines on ``policies["base"]``, on the same tasks.
 
-    Returns per (policy, env) rows with score CIs and, for every policy, the paired bootstrap CI
+    ``tasks`` (env id -> task list) replaces the generator / ``tasks_file``. Returns per (policy, env) rows with score CIs and, for every policy, the paired bootstrap CI
     of its score minus the base's over the same tasks.
     """
     from tqdm.auto import tqdm
@@ -151,7 +152,9 @@ def evaluate(
     kwargs = dict(env_kwargs or {})
     if isinstance(env_ids, str):
         env_ids = [env_ids]
-    tasks = {e: load_tasks(e, kwargs, episodes=episodes, split=split, task_seed=task_seed, tasks_file=tasks_file) for e in env_ids}
+    if tasks is None:
+        tasks = {e: load_tasks(e, kwargs, episodes=episodes, split=split, task_seed=task_seed, tasks_file=tasks_file)
+                 for e in env_ids}
     modes = {e: resolve_baselines(e, kwargs, baselines) for e in env_ids}
     if any(modes.values()) and BASE not in policies:
         raise UserError(f"baselines run on the untrained base: pass a policy named {BASE!r} (or baselines='none')")
@@ -178,7 +181,9 @@ def evaluate(
                                        backend=policy_backend or backend, progress=bar, **run_kwargs)
                     size_env = make(env_id, **kwargs)
                     records = [episode_record(t, size_env.task_size(t.task)) for t in trajs]
-                    rows.append(policy_row(label, kind, mode, env_id, trajs, records, time.perf_counter() - t0))
+                    row = policy_row(label, kind, mode, env_id, trajs, records, time.perf_counter() - t0)
+                    row["size_key"] = size_env.size_key
+                    rows.append(row)
     add_paired_differences(rows, BASE)
     run_config = dict(config or {})
     run_config.update(env_ids=list(env_ids), episodes=episodes, split=split, task_seed=task_seed, tasks_file=tasks_file,

@@ -65,21 +65,32 @@ def read_tasks_file(path: str | Path, episodes: int | None = None) -> list[dict[
 
 
 def check_tasks(env_id: str, env_kwargs: dict[str, Any], tasks: list[dict[str, Any]], source: str) -> None:
-    """Reset the env on every task before any model runs, so a task missing a field the env
-    needs is one line naming the task, not a traceback halfway through an evaluation."""
+    """Play every task once with empty replies and a final answer, before any model runs, so a
+    task missing a field the env needs (at any stage) is one line naming the task, not a
+    traceback halfway through an evaluation."""
     env = make(env_id, **env_kwargs)
+    answer = env.protocol.answer_form().replace("...", "x")
     try:
         for task in tasks:
             line = task.pop("_line", None)  # only for this message; the task itself stays the user's
             where = f"{source}:{line}" if line is not None else f"{source} task {task.get('id')!r}"
             try:
-                env.reset(seed=0, options={"task": task})
+                _dry_run(env, task, answer)
             except KeyError as exc:
                 raise UserError(f"{where}: the task has no field {exc.args[0]!r}, which {env_id} needs") from None
-            except (TypeError, ValueError, AttributeError) as exc:
+            except (TypeError, ValueError, AttributeError, IndexError) as exc:
                 raise UserError(f"{where}: {env_id} cannot start this task ({_reason(exc)})") from None
     finally:
         env.close()
+
+
+def _dry_run(env: Any, task: dict[str, Any], answer: str) -> None:
+    """Empty replies walk through every stage; the last turn answers, so ``finish`` runs too."""
+    env.reset(seed=0, options={"task": task})
+    for turn in range(1, env.max_turns + 1):
+        _, _, terminated, truncated, _ = env.step(answer if turn == env.max_turns else "")
+        if terminated or truncated:
+            return
 
 
 def _reason(exc: BaseException) -> str:

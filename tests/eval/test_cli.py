@@ -1,0 +1,145 @@
+"""``memrl eval`` end to end on a tiny model, ``--compare``, and every bad input: one line, exit 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from memrl.cli.main import main
+from memrl.models import tiny_model, tiny_model_path
+
+ENV = "memrl/FactRecall-v0"
+SMALL = ["--env", ENV, "--episodes", "2", "--max-new-tokens", "4", "--no-plots"]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_model_path(tmp_path_factory.mktemp("model"))
+
+
+def lora_folder(path, **tiny_kwargs):
+    """A real PEFT LoRA adapter saved as a memrl ``final/`` folder would be."""
+    from peft import LoraConfig, get_peft_model
+
+    model, _ = tiny_model(**tiny_kwargs)
+    peft = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    peft.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def adapter(tmp_path_factory):
+    return lora_folder(tmp_path_factory.mktemp("run") / "final")
+
+
+def fails(capsys, *argv):
+    """Run the CLI expecting a user error; return the single error line."""
+    assert main(["eval", *argv]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("memrl eval: error: "), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.mark.slow
+def test_eval_adapter_and_base_then_compare(model_dir, adapter, tmp_path, capsys):
+    out = tmp_path / "eval"
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps({"step": s, "reward": 0.1 * s}) for s in range(1, 4)) + "\n")
+    argv = ["eval", "--model", str(model_dir), "--policy", f"trained={adapter}", *SMALL[:-1],
+            "--baselines", "none,retrieval", "--training-log", str(log), "--out", str(out)]
+    assert main(argv) == 0
+    stdout = capsys.readouterr().out
+    assert "trained" in stdout and "retrieval" in stdout and "wrote results.json" in stdout
+    data = json.loads((out / "results.json").read_text())
+    assert [r["policy"] for r in data["rows"]] == ["base", "trained", "none", "retrieval"]
+    assert data["config"]["policies"]["trained"]["kind"] == "adapter"
+    assert all(r["diff_ci_low"] is not None for r in data["rows"][1:])
+    for name in ("results.csv", "score.png", "context_vs_size.png", "learning_curve.png"):
+        assert (out / name).stat().st_size > 0
+    assert main(["eval", "--compare", str(out / "results.json"), str(out / "results.json")]) == 0
+    table = capsys.readouterr().out
+    assert "B − A" in table and "0.000 [0.000, 0.000]" in table  # a result against itself differs by 0
+
+
+def test_adapter_is_removed_after_its_evaluation(adapter):
+    from memrl.eval.policies import adapter_policy, parse_policy
+
+    model, tok = tiny_model()
+    names = sorted(n for n, _ in model.named_parameters())
+    with adapter_policy(model, tok, parse_policy(f"t={adapter}"), "tiny") as (peft_model, _):
+        assert any("lora_A" in n for n, _ in peft_model.named_parameters())
+    assert sorted(n for n, _ in model.named_parameters()) == names
+
+
+def test_missing_checkpoint_folder(tmp_path, capsys):
+    line = fails(capsys, "--policy", f"trained={tmp_path}/run/final", *SMALL)
+    assert "does not exist" in line and "trained" in line
+
+
+def test_corrupt_safetensors(model_dir, tmp_path, capsys):
+    folder = lora_folder(tmp_path / "checkpoint-3")
+    weights = folder / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    line = fails(capsys, "--model", str(model_dir), "--policy", str(folder), *SMALL)
+    assert "corrupt or truncated" in line and "checkpoint-3" in line
+
+
+def test_pickled_adapter_is_refused_not_unpickled(tmp_path, capsys):
+    folder = lora_folder(tmp_path / "final")
+    (folder / "adapter_model.safetensors").rename(folder / "adapter_model.bin")
+    line = fails(capsys, "--policy", str(folder), *SMALL)
+    assert "adapter_model.bin (pickle)" in line
+
+
+def test_adapter_for_a_different_base(model_dir, tmp_path, capsys):
+    folder = lora_folder(tmp_path / "final", hidden_size=32)
+    line = fails(capsys, "--model", str(model_dir), "--policy", f"other={folder}", *SMALL)
+    assert "trained on a different base model" in line and "--model" in line
+
+
+def test_folder_that_is_no_checkpoint(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert "neither adapter_config.json" in fails(capsys, "--policy", str(tmp_path / "empty"), *SMALL)
+
+
+def test_unknown_env_suggests_the_close_one(capsys):
+    line = fails(capsys, "--env", "memrl/FactRecal-v0", "--episodes", "2")
+    assert "Did you mean 'memrl/FactRecall-v0'" in line
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),  # no file at all
+    ('{"facts": ["A lives in B."], "question": "Where?", "answer": "B"}\n{not json\n', ":2: not valid JSON"),
+    ("[1, 2]\n", "must be a JSON object"),
+    ("\n\n", "holds no tasks"),
+    ('{"facts": ["A lives in B."], "answer": "B"}\n', "no field 'question'"),  # needed at stage 2
+    ('{"facts": ["A lives in B."], "question": "Where?"}\n', "no field 'answer'"),  # needed to score
+    (b"\xff\xfe\x00", "cannot read tasks file"),  # not UTF-8
+])
+def test_bad_tasks_file(model_dir, tmp_path, capsys, content, message):
+    path = tmp_path / "tasks.jsonl"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        path.write_text(content)
+    assert message in fails(capsys, "--model", str(model_dir), "--tasks-file", str(path), *SMALL)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--env-kwargs", "{n_facts: 3}"], "--env-kwargs is not valid JSON"),
+    (["--baselines", "oracle"], "has no baseline 'oracle'"),
+    (["--policy", "base=somewhere/run/final"], "reserved"),
+    (["--split", "dev"], "unknown split 'dev'"),
+])
+def test_bad_flags(model_dir, capsys, argv, message):
+    assert message in fails(capsys, "--model", str(model_dir), *SMALL, *argv)
+
+
+def test_compare_with_a_file_that_is_no_result(tmp_path, capsys):
+    bad = tmp_path / "x.json"
+    bad.write_text('{"rows": 3}')
+    assert "is not a memrl eval results.json" in fails(capsys, "--compare", str(bad), str(bad))
+    assert "does not exist" in fails(capsys, "--compare", str(tmp_path / "a.json"), str(bad))
