@@ -232,3 +232,14 @@ def score_answer(pred: str, gold: str | None, category: int) -> Scores:
     f1 = multi_f1(pred, gold) if category == 1 else _f1(pred, gold)
     em = float(normalize_answer(pred) == normalize_answer(gold))
     return Scores(f1, em, bleu1(pred, gold))
+
+
+def category_table(rows: list[dict[str, Any]], metrics: tuple[str, ...] = ("f1", "em", "bleu1")) -> dict[str, dict[str, float]]:
+    """Mean of each metric per category name and over all rows (``"all"``), per question: rows are
+    ``{"category": int, "f1": ..., "em": ..., "bleu1": ...}`` (a manager episode's ``per_question``),
+    so episodes of different sizes pool correctly."""
+    groups: dict[str, list[dict[str, Any]]] = {"all": list(rows)}
+    for row in rows:
+        groups.setdefault(CATEGORIES.get(row["category"], str(row["category"])), []).append(row)
+    return {name: {m: sum(r[m] for r in group) / len(group) for m in metrics} | {"n": float(len(group))}
+            for name, group in groups.items() if group}

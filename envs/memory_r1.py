@@ -23,7 +23,7 @@ from memrl.env.base import MemoryEnv
 from memrl.env.splits import check_split, generate_split
 from memrl.env.tools import tool
 from memrl.envs.dialogues import fact_subject, make_conversation
-from memrl.envs.locomo import CATEGORIES, ANSWERABLE, load_locomo, paper_split, score_answer, session_windows
+from memrl.envs.locomo import ANSWERABLE, CATEGORIES, category_table, load_locomo, paper_split, score_answer, session_windows
 from memrl.errors import UserError
 from memrl.memory import make_store
 from memrl.memory.inprocess import STOPWORDS
@@ -288,20 +288,17 @@ class MemoryR1ManagerEnv(MemoryEnv):
         return self._score_bank()
 
     def _score_bank(self) -> float:
-        totals = {m: 0.0 for m in METRICS}
-        per_category: dict[str, list[float]] = {}
+        rows = []
         for q in self.questions:
             hits = self.memory.retrieve(q["question"], self.answer_top_k).hits if len(self.memory) else ()
             pred = self.answerer(q["question"], [e.content for e, _ in hits])
             scores = score_answer(pred, q["answer"], q["category"])
-            for m in METRICS:
-                totals[m] += getattr(scores, m)
-            per_category.setdefault(f"{self.metric}/{CATEGORIES[q['category']]}", []).append(getattr(scores, self.metric))
-        n = len(self.questions)
-        score = totals[self.metric] / n
-        self.outcome.update({m: totals[m] / n for m in METRICS}, score=score, success=score >= 0.5, n_questions=n,
-                            bank=[e.content for e in self.memory.entries()],
-                            **{k: sum(v) / len(v) for k, v in per_category.items()})
+            rows.append({"category": q["category"], "answer": pred, **{m: getattr(scores, m) for m in METRICS}})
+        score = sum(r[self.metric] for r in rows) / len(rows)
+        table = category_table(rows)
+        self.outcome.update({m: table["all"][m] for m in METRICS}, score=score, success=score >= 0.5, n_questions=len(rows),
+                            bank=[e.content for e in self.memory.entries()], per_question=rows,
+                            **{f"{self.metric}/{name}": v[self.metric] for name, v in table.items() if name != "all"})
         return score
 
     # -- tools -------------------------------------------------------------------------------

@@ -172,3 +172,12 @@ def test_real_locomo_file_counts_and_paper_split():
     sizes = {split: sum(len(c["qa"]) for c in paper_split(convs, split)) for split in ("train", "validation", "test")}
     assert sizes == {"train": 152, "validation": 81, "test": 1307}
     assert sum(len(t["facts"]) for s in convs[0]["sessions"] for t in s["turns"]) == 184  # observation facts
+
+
+def test_category_table_pools_questions_not_episodes():
+    from memrl.envs.locomo import category_table
+
+    rows = [{"category": 4, "f1": 1.0, "em": 1.0, "bleu1": 1.0}] * 3 + [{"category": 5, "f1": 0.0, "em": 0.0, "bleu1": 0.0}]
+    table = category_table(rows)
+    assert table["all"] == {"f1": 0.75, "em": 0.75, "bleu1": 0.75, "n": 4.0}
+    assert table["single-hop"]["n"] == 3.0 and table["adversarial"]["f1"] == 0.0 and "temporal" not in table
