@@ -7,6 +7,7 @@ from typing import Any
 
 from memrl.actions import Protocol
 from memrl.env.tools import tool
+from memrl.errors import UserError
 
 from memrl.envs.multiobj import MultiObjectiveQAEnv, questions_block
 
@@ -67,7 +68,7 @@ class MemActEnv(MultiObjectiveQAEnv):
 
     def __init__(self, *, hide_prune_fraction: float = 0.0, **kwargs: Any):
         if not 0.0 <= hide_prune_fraction <= 1.0:
-            raise ValueError(f"hide_prune_fraction ({hide_prune_fraction}) must be in [0, 1]")
+            raise UserError(f"hide_prune_fraction ({hide_prune_fraction}) must be in [0, 1] (MemAct used 0.5)")
         self.hide_prune_fraction = hide_prune_fraction
         super().__init__(**kwargs)
         self._all_specs = dict(self.tool_specs)

@@ -1,0 +1,56 @@
+"""MEM1: train an agent that keeps a constant-size context by rewriting its internal state (PPO).
+
+    accelerate launch recipes/mem1.py                                    # CPU default, embedded model
+    accelerate launch recipes/mem1.py --algorithm grpo                   # GRPO instead of PPO
+    accelerate launch --config_file recipes/accelerate/zero2.yaml recipes/mem1.py \\
+        --model_name_or_path Qwen/Qwen2.5-7B-Instruct --backend vllm --bf16 true \\
+        --env_kwargs '{"n_objectives": 2, "source": "hotpotqa"}' --train_tasks 1000 \\
+        --max_new_tokens_per_turn 512 --max_context_tokens 4096 --max_episode_tokens 8192 \\
+        --num_generations 8 --per_device_train_batch_size 8 --max_steps 300
+
+Hardware: the default runs on 2 CPU cores with the embedded SmolLM2-135M-Instruct + LoRA on
+generated 2-objective tasks (fictional people, BM25 search over their documents; no data needed):
+minutes a step, 20 steps, saved to `runs/mem1/final`. The GPU line is MEM1's setting: train on
+2-objective HotpotQA (`../shared/data/hotpotqa`), evaluate up to 16 objectives.
+
+Expected result: the run prints the `memrl eval` command for the adapter against the untrained
+base and the full-context baseline (`memory_mode="full_context"`) on held-out tasks; evaluate
+several N with `--env-kwargs '{"n_objectives": 16}'`. Peak context against N for the three context
+rules is in `bench/results/mem1_memory.txt` (a scripted agent: full context / MEM1 = 5.8 at N=16).
+The trained result is not recorded yet.
+
+Every turn is a rewrite ([task, the latest reply with its internal state, the latest
+observation]), so every turn is one segment and its prompt holds exactly the state the model
+wrote the turn before: the loss is on what the model saw (the released MEM1 mask hid that state).
+PPO as in MEM1: a value head and GAE over the policy tokens of all segments in order, so credit
+reaches early turns; `--algorithm grpo` broadcasts one trajectory advantage instead. The reward
+is the sum of per-objective EM (0..N; `outcome["score"]` is the fraction).
+"""
+
+from __future__ import annotations
+
+import sys
+
+from memrl.train.recipe import run_recipe
+
+CPU_DEFAULTS = dict(
+    env_id="memrl/MEM1-v0",
+    env_kwargs={"n_objectives": 2, "source": "synthetic"},
+    algorithm="ppo",
+    output_dir="runs/mem1",
+    max_steps=20,
+    per_device_train_batch_size=8,
+    num_generations=4,
+    learning_rate=2e-4,
+    max_new_tokens_per_turn=96,
+    max_context_tokens=1536,
+    max_episode_tokens=1024,
+    logging_steps=1,
+    save_steps=10,
+    save_total_limit=2,
+    beta=0.0,
+    report_to=[],
+)
+
+if __name__ == "__main__":
+    sys.exit(run_recipe("recipes/mem1.py", CPU_DEFAULTS))

@@ -1,0 +1,54 @@
+"""MemAct: train an agent to prune its own context and keep a written memory (DCPO).
+
+    accelerate launch recipes/memact.py                                  # CPU default, embedded model
+    accelerate launch recipes/memact.py --segments_per_group 8           # DCPO's fixed segment sample
+    accelerate launch --config_file recipes/accelerate/zero2.yaml recipes/memact.py \\
+        --model_name_or_path Qwen/Qwen2.5-7B-Instruct --backend vllm --bf16 true \\
+        --env_kwargs '{"n_objectives": 4, "source": "hotpotqa", "hide_prune_fraction": 0.5}' \\
+        --train_tasks 1000 --max_new_tokens_per_turn 512 --max_context_tokens 8192 \\
+        --max_episode_tokens 16384 --num_generations 8 --per_device_train_batch_size 8 --max_steps 300
+
+Hardware: the default runs on 2 CPU cores with the embedded SmolLM2-135M-Instruct + LoRA on
+generated 2-objective tasks with the compact tool prompt: minutes a step, 20 steps, saved to
+`runs/memact/final`. The GPU line uses HotpotQA paragraphs (`../shared/data/hotpotqa`).
+
+Expected result: the run prints the `memrl eval` command for the adapter against the untrained
+base and the full-context baseline (`memory_mode="full_context"`: no prune tool) on held-out
+tasks. Peak context of the MemAct rule against N is in `bench/results/mem1_memory.txt`. The
+trained result is not recorded yet.
+
+DCPO: turns append to one segment until the model calls `prune_context`, which rewrites the
+context and starts the next segment; the advantage is computed once per trajectory over the
+unique trajectories of its group (never per segment, so an episode cut five times does not count
+five times) and broadcast to every segment. `--segments_per_group K` trains on K segments sampled
+per group. `hide_prune_fraction: 0.5` hides the prune tool in half the episodes, as MemAct did,
+so the policy also learns to answer without it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from memrl.train.recipe import run_recipe
+
+CPU_DEFAULTS = dict(
+    env_id="memrl/MemAct-v0",
+    env_kwargs={"n_objectives": 2, "source": "synthetic", "hide_prune_fraction": 0.5, "tool_prompt": "compact"},
+    algorithm="grpo",
+    output_dir="runs/memact",
+    max_steps=20,
+    per_device_train_batch_size=8,
+    num_generations=4,
+    learning_rate=2e-4,
+    max_new_tokens_per_turn=96,
+    max_context_tokens=1536,
+    max_episode_tokens=1024,
+    logging_steps=1,
+    save_steps=10,
+    save_total_limit=2,
+    beta=0.0,
+    report_to=[],
+)
+
+if __name__ == "__main__":
+    sys.exit(run_recipe("recipes/memact.py", CPU_DEFAULTS))
