@@ -1,6 +1,6 @@
 """Peak context tokens against the number of objectives N: MEM1, MemAct and full context.
 
-    python bench/mem1_memory.py                          # HotpotQA paragraphs, ~1 min on 2 CPU cores
+    python bench/mem1_memory.py                          # HotpotQA paragraphs, ~15 s on 2 CPU cores
     python bench/mem1_memory.py --source synthetic       # the generated corpus (no data needed)
 
 The same tasks and the same policy for the three context rules, in one run. The policy is a fixed
@@ -50,7 +50,7 @@ class Oracle:
 
     def questions(self, prompt: str) -> tuple[list[str], str]:
         """The task's questions and the text after them (what the episode has shown since)."""
-        head, _, rest = prompt.partition("Questions:\n")
+        _, _, rest = prompt.partition("Questions:\n")
         block, _, after = rest.partition("<|im_end|>")
         return [q for _, q in _QUESTION.findall(block)], after
 
@@ -157,7 +157,7 @@ def main() -> None:
     t0 = time.perf_counter()
     table = run(source, args.tasks, args.data_dir)
     lines = [f"$ python {' '.join(['bench/mem1_memory.py', *sys.argv[1:]])}",
-             f"policy: scripted oracle agent (one search per question, then one answer); tokens: SmolLM2 chat template",
+             "policy: scripted oracle agent (one search per question, then one answer); tokens: SmolLM2 chat template",
              f"source={source} tasks_per_N={args.tasks} (train split, seed 0)",
              f"{'N':>3} | {'MEM1 peak':>9} {'MemAct peak':>11} {'full peak':>9} | {'full/MEM1':>9} {'full/MemAct':>11} | "
              f"{'EM MEM1/MemAct/full':>19} | segments MEM1/MemAct/full"]
