@@ -141,6 +141,21 @@ def conversation_facts(conversation: dict[str, Any]) -> list[str]:
     return [f for s in conversation["sessions"] for t in s["turns"] for f in t["facts"]]
 
 
+def manager_banks(rollouts: str) -> dict[str, list[str]]:
+    """Task id -> the bank a Memory Manager episode left, from a rollouts JSONL (``memrl rollout``,
+    a recipe's ``--save_rollouts``). The first episode of each task counts: picking the best one
+    would let the answer agent's evaluation peek at the manager's rewards."""
+    from memrl.rollout.jsonl import load_trajectories
+
+    banks: dict[str, list[str]] = {}
+    for t in load_trajectories(rollouts):
+        if isinstance(t.outcome.get("bank"), list):
+            banks.setdefault(t.task_id, [str(m) for m in t.outcome["bank"]])
+    if not banks:
+        raise UserError(f"{rollouts} holds no Memory Manager episode with a final bank (outcome['bank'])")
+    return banks
+
+
 def _conversations(source: str, split: str, n: int, seed: int, sessions: int | None, data_dir: str | None) -> list[dict]:
     check_split(split)
     if source == "synthetic":
@@ -194,7 +209,8 @@ class MemoryR1ManagerEnv(MemoryEnv):
         ``retrieval`` (every raw turn indexed), ``none`` (empty bank).
     Arguments:
         source ("synthetic" | "locomo"), data_dir (str): LoCoMo's folder, default ``../shared/data``.
-        sessions (int): sessions per generated conversation / per LoCoMo window (default 3).
+        sessions (int | None): sessions per generated conversation / per LoCoMo window (default 3;
+        None: whole LoCoMo conversations, as the answer agent reads them).
         categories (list[int]): questions scored (default 1-5 synthetic, 1-4 LoCoMo).
         metric ("f1" | "em" | "bleu1"). top_k (int): related memories shown (default 5).
         answerer ("extractive" | "llm" | "module:function" | callable), answerer_model (str).
@@ -208,12 +224,13 @@ class MemoryR1ManagerEnv(MemoryEnv):
     size_key = "n_facts"
     answer_top_k = 60  # memories the answer agent gets per question, as in the paper
 
-    def __init__(self, *, source: str = "synthetic", data_dir: str | None = None, sessions: int = 3,
+    def __init__(self, *, source: str = "synthetic", data_dir: str | None = None, sessions: int | None = 3,
                  categories: list[int] | None = None, metric: str = "f1", top_k: int = 5,
                  answerer: str | Answerer = "extractive", answerer_model: str | None = None, **kwargs: Any):
         self.categories = _check(source, metric, categories)
-        if sessions < 1 or top_k < 1:
-            raise UserError(f"sessions ({sessions}) and top_k ({top_k}) must be at least 1")
+        if (sessions is None and source == "synthetic") or (sessions is not None and sessions < 1) or top_k < 1:
+            raise UserError(f"sessions ({sessions}) and top_k ({top_k}) must be at least 1 "
+                            "(sessions may be null with source 'locomo': whole conversations)")
         self.source, self.data_dir, self.sessions, self.metric, self.top_k = source, data_dir, sessions, metric, top_k
         self.answerer = make_answerer(answerer, answerer_model)
         self._pool: list[dict[str, Any]] | None = None
@@ -353,8 +370,10 @@ class MemoryR1AnswerEnv(MemoryEnv):
 
     Description:
         One question per episode with up to ``n_memories`` memories retrieved (BM25) from the
-        conversation's bank: the Mem0-style heuristic bank (``bank="heuristic"``) or every
-        extracted fact (``bank="facts"``). The policy lists the relevant ids, then answers.
+        conversation's bank: the Mem0-style heuristic bank (``bank="heuristic"``), every
+        extracted fact (``bank="facts"``), or the banks a Memory Manager run left (``bank=`` a
+        rollouts JSONL of manager episodes, see :func:`manager_banks`). The policy lists the
+        relevant ids, then answers.
     Memory tools:
         none (the memories are in the prompt).
     Observation:
@@ -368,7 +387,7 @@ class MemoryR1AnswerEnv(MemoryEnv):
     Arguments:
         source ("synthetic" | "locomo"), data_dir, categories, metric (as the manager).
         sessions (int): sessions per generated conversation (LoCoMo conversations are whole).
-        bank ("heuristic" | "facts"). n_memories (int): memories shown (default 60).
+        bank ("heuristic" | "facts" | path to manager rollouts). n_memories (int): memories shown (default 60).
         memory_mode: "agent", or "none" (no memories shown: the question alone).
     Version history:
         v0: first version.
@@ -383,8 +402,7 @@ class MemoryR1AnswerEnv(MemoryEnv):
                  categories: list[int] | None = None, metric: str = "f1", bank: str = "heuristic",
                  n_memories: int = 60, **kwargs: Any):
         self.categories = _check(source, metric, categories)
-        if bank not in ("heuristic", "facts"):
-            raise UserError(f"bank {bank!r} must be 'heuristic' or 'facts'")
+        self._stored = None if bank in ("heuristic", "facts") else manager_banks(bank)
         if n_memories < 1:
             raise UserError(f"n_memories ({n_memories}) must be at least 1")
         self.source, self.data_dir, self.sessions, self.metric = source, data_dir, sessions, metric
@@ -402,13 +420,14 @@ class MemoryR1AnswerEnv(MemoryEnv):
         return tasks[:n]
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
+        if self._stored is not None:
+            raise UserError("with bank=<manager rollouts> the answer env needs explicit tasks (make_tasks)")
         tasks = self._question_tasks({**make_conversation(rng, self.sessions), "id": f"seed-{rng.getrandbits(32):08x}"})
         return rng.choice(tasks)
 
     def _question_tasks(self, conversation: dict[str, Any]) -> list[dict[str, Any]]:
-        contents = heuristic_bank(conversation) if self.bank == "heuristic" else conversation_facts(conversation)
         store = make_store("inprocess")
-        for content in contents:
+        for content in self._bank(conversation):
             store.add(content)
         tasks = []
         for k, q in enumerate(q for q in conversation["qa"] if q["category"] in self.categories):
@@ -416,6 +435,14 @@ class MemoryR1AnswerEnv(MemoryEnv):
             tasks.append({"id": f"{conversation['id']}/q{k}", "conversation_id": conversation["id"], **q,
                           "memories": [{"id": e.id, "content": e.content} for e, _ in hits]})
         return tasks
+
+    def _bank(self, conversation: dict[str, Any]) -> list[str]:
+        if self._stored is None:
+            return heuristic_bank(conversation) if self.bank == "heuristic" else conversation_facts(conversation)
+        if conversation["id"] not in self._stored:
+            raise UserError(f"no manager bank for conversation {conversation['id']!r} in {self.bank}; run the manager "
+                            "on the same source, split, seed and sessions (sessions null for LoCoMo)")
+        return self._stored[conversation["id"]]
 
     def begin(self, task: dict[str, Any]) -> None:
         self.context.append("system", ANSWER_INSTRUCTIONS, pinned=True)

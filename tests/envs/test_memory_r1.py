@@ -157,6 +157,8 @@ def test_bad_arguments_are_user_errors():
         make(MANAGER, source="locomoo")
     with pytest.raises(UserError, match="categories"):
         make(ANSWER, categories=[7])
+    with pytest.raises(UserError, match="sessions"):
+        make(MANAGER, sessions=None)  # only LoCoMo conversations can be taken whole
     with pytest.raises(UserError, match="answerer"):
         make(MANAGER, answerer="gpt")
     with pytest.raises(UserError, match="does not support memory_mode"):
@@ -206,6 +208,8 @@ def test_locomo_source_uses_the_paper_split():
     assert [w["id"] for w in windows][0] == "conv-26/s1-4" and all(w["qa"] for w in windows)
     manager.reset(seed=0, options={"task": windows[0]})
     assert manager.max_turns == sum(1 for s in windows[0]["sessions"] for t in s["turns"] if t["facts"])
+    whole = make(MANAGER, source="locomo", sessions=None).make_tasks("test", 100)
+    assert len(whole) == 8 and sum(len(c["qa"]) for c in whole) == 1307  # the ids the answer env's banks use
     heuristic = make(MANAGER, source="locomo", sessions=4, memory_mode="heuristic")
     heuristic.reset(seed=0, options={"task": windows[0]})
     _, reward, term, *_ = heuristic.step("OK")
@@ -224,3 +228,25 @@ def test_llm_answerer_runs_a_frozen_model_greedily(tasks):
     env.reset(seed=0, options={"task": tasks[0]})
     _, reward, term, *_ = env.step("OK")
     assert term and 0.0 <= reward <= 1.0
+
+
+def test_answer_env_reads_the_banks_a_manager_run_left(tasks, tmp_path):
+    from memrl.rollout.jsonl import save_trajectories
+    from memrl.rollout.segments import Trajectory
+
+    manager = make(MANAGER)
+    episodes = []
+    for k, task in enumerate(tasks[:2]):
+        play(manager, add_everything, task)  # an add-only bank keeps stale facts: unlike the heuristic one
+        episodes.append(Trajectory(task["id"], k, 0, task, outcome=dict(manager.outcome)))
+    path = save_trajectories(tmp_path / "manager.jsonl", episodes)
+    answer = make(ANSWER, bank=str(path))
+    questions = answer.make_tasks("test", 5)
+    assert {q["conversation_id"] for q in questions} <= {tasks[0]["id"], tasks[1]["id"]}
+    bank = set(episodes[0].outcome["bank"])
+    assert bank != set(heuristic_bank(tasks[0]))
+    assert all(m["content"] in bank for q in questions if q["conversation_id"] == tasks[0]["id"] for m in q["memories"])
+    with pytest.raises(UserError, match="no manager bank for conversation"):
+        answer.make_tasks("test", 100)  # needs conversations the manager never saw
+    with pytest.raises(UserError, match="no trajectory file"):
+        make(ANSWER, bank=str(tmp_path / "missing.jsonl"))
