@@ -11,6 +11,7 @@ and optionally a ``prepare`` hook (e.g. an SFT warm start) that may return a mod
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
@@ -54,11 +55,14 @@ def eval_command(config: MemRLConfig, adapter: str, episodes: int) -> str:
     parts = ["memrl", "eval", "--policy", f"trained={adapter}", "--env", config.env_id,
              "--episodes", str(episodes), "--split", "test", "--task-seed", str(config.task_seed),
              "--training-log", os.path.join(config.output_dir, "log.jsonl"),
-             "--out", os.path.join(config.output_dir, "eval")]
+             "--out", os.path.join(config.output_dir, "eval"),
+             # The same per-turn and per-call budgets as training: a policy judged under other
+             # limits than it was trained under is not the policy that was trained.
+             "--max-new-tokens", str(config.max_new_tokens_per_turn), "--max-context-tokens", str(config.max_context_tokens)]
     if config.model_name_or_path:
         parts += ["--model", str(config.model_name_or_path)]
     if config.env_kwargs:
-        import json
-
         parts += ["--env-kwargs", json.dumps(config.env_kwargs)]
+    if config.reward_plugins:
+        parts += ["--reward-plugins", json.dumps(config.reward_plugins)]
     return shlex.join(parts)
