@@ -239,7 +239,8 @@ class MemoryR1ManagerEnv(MemoryEnv):
     # -- tasks -------------------------------------------------------------------------------
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
         tasks = _conversations(self.source, split, n, seed, self.sessions, self.data_dir)
-        return [{**t, "n_facts": len(conversation_facts(t))} for t in tasks]
+        return [{**t, "n_facts": len(conversation_facts(t))} for t in tasks
+                if any(q["category"] in self.categories for q in t["qa"])]
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
         if self.source == "locomo":
@@ -266,9 +267,10 @@ class MemoryR1ManagerEnv(MemoryEnv):
                 for fact in turn["facts"]:
                     self.observe(fact)
         self.max_turns = 1
+        built = (f"The {self.memory_mode} baseline built the memory bank ({len(self.memory)} entries)."
+                 if self.memory_mode != "agent" else "This conversation states no facts.")
         self.context.append("system", MANAGER_INSTRUCTIONS, pinned=True)
-        self.context.append("user", f"The {self.memory_mode} baseline built the memory bank "
-                                    f"({len(self.memory)} entries). Reply OK to score it.", pinned=True)
+        self.context.append("user", f"{built} Reply OK to score the memory bank.", pinned=True)
 
     def fact_key(self, sentence: str) -> str:
         return memory_key(sentence)
@@ -278,13 +280,21 @@ class MemoryR1ManagerEnv(MemoryEnv):
         facts = "\n".join(f"{i}. {f}" for i, f in enumerate(turn["facts"], 1))
         seen: dict[str, str] = {}
         for fact in turn["facts"]:
-            for entry, _ in self.memory.retrieve(fact, self.top_k).hits:
+            for entry, _ in self._lookup(fact, self.top_k):
                 seen.setdefault(entry.id, entry.content)
         related = "\n".join(f"[{i}] {c}" for i, c in list(seen.items())[: 2 * self.top_k]) or "(none)"
         self.start_stage(("system", self.system_prompt(MANAGER_INSTRUCTIONS)),
                          ("user", f"Dialogue turn ({_day(date)}) {turn['speaker']}: {turn['text']}\n\n"
                                   f"New facts:\n{facts}\n\nRelated memories:\n{related}\n\n"
                                   f"Call one tool per fact ({len(turn['facts'])} in all)."))
+
+    def _lookup(self, query: str, top_k: int) -> tuple:
+        """The store's top-k hits, not counted as a retrieve: memory/ops/* counts the policy's operations."""
+        if not len(self.memory):
+            return ()
+        hits = self.memory.retrieve(query, top_k).hits
+        self.memory.ops["retrieve"] -= 1
+        return hits
 
     def after_turn(self, action: Action) -> bool:
         self.position += 1
@@ -307,8 +317,7 @@ class MemoryR1ManagerEnv(MemoryEnv):
     def _score_bank(self) -> float:
         rows = []
         for q in self.questions:
-            hits = self.memory.retrieve(q["question"], self.answer_top_k).hits if len(self.memory) else ()
-            pred = self.answerer(q["question"], [e.content for e, _ in hits])
+            pred = self.answerer(q["question"], [e.content for e, _ in self._lookup(q["question"], self.answer_top_k)])
             scores = score_answer(pred, q["answer"], q["category"])
             rows.append({"category": q["category"], "answer": pred, **{m: getattr(scores, m) for m in METRICS}})
         score = sum(r[self.metric] for r in rows) / len(rows)

@@ -250,3 +250,11 @@ def test_answer_env_reads_the_banks_a_manager_run_left(tasks, tmp_path):
         answer.make_tasks("test", 100)  # needs conversations the manager never saw
     with pytest.raises(UserError, match="no trajectory file"):
         make(ANSWER, bank=str(tmp_path / "missing.jsonl"))
+
+
+def test_memory_ops_count_the_policy_not_the_env_lookups(tasks):
+    env = make(MANAGER)
+    env.reset(seed=0, options={"task": tasks[0]})
+    while not env.done:
+        _, _, _, _, info = env.step(add_everything(env))
+    assert info["memory_ops"].get("retrieve", 0) == 0 and info["memory_ops"]["add"] == tasks[0]["n_facts"]
