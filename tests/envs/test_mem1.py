@@ -79,3 +79,20 @@ def test_unsupported_mode_is_rejected():
 
     with pytest.raises(UserError, match="does not support memory_mode 'retrieval'"):
         make("memrl/MEM1-v0", memory_mode="retrieval")
+
+
+def test_benchmark_agents_solve_every_mode_and_mem1_stays_flat(monkeypatch):
+    """bench/mem1_memory.py's scripted agents end to end on the three context rules (synthetic)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "mem1_memory.py"
+    spec = importlib.util.spec_from_file_location("mem1_memory_bench", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "SIZES", (1, 4))
+    table = bench.run("synthetic", 2, None)
+    for n in (1, 4):
+        assert all(table[n][c]["em"] == 1.0 for c in bench.MODES)  # every rule scores the oracle right
+    assert table[4]["mem1"]["segments"] == 5 and table[4]["memact"]["segments"] == 4 and table[4]["full_context"]["segments"] == 1
+    assert table[4]["full_context"]["peak"] > 1.8 * table[4]["mem1"]["peak"]
