@@ -294,6 +294,8 @@ class MemoryR1ManagerEnv(MemoryEnv):
             return ()
         hits = self.memory.retrieve(query, top_k).hits
         self.memory.ops["retrieve"] -= 1
+        if not self.memory.ops["retrieve"]:
+            del self.memory.ops["retrieve"]  # no "retrieve=0" column in logs and eval tables
         return hits
 
     def after_turn(self, action: Action) -> bool:
