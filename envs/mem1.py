@@ -41,9 +41,10 @@ class MEM1Env(MultiObjectiveQAEnv):
         MEM1's sum over objectives of exact match of the i-th ``;``-separated answer (0..N);
         ``outcome["score"]`` is the fraction (0..1), ``outcome["per_objective"]`` each EM.
     Episode end:
-        terminated on an answer; truncated after ``max_turns`` (default 2N + 2).
+        terminated on an answer; truncated after ``max_turns`` (default 2N + 2 for a task of N).
     Arguments:
-        n_objectives (int): questions per task, 1..16 (default 2).
+        n_objectives (int | list[int]): questions per task, 1..16 (default 2); a list mixes sizes
+        (task k has ``n_objectives[k % len]``), so one eval reports score and peak context by N.
         source (str): "synthetic" (generated people) or "hotpotqa" (``<data_dir>/hotpotqa``).
         data_dir (str): folder holding ``hotpotqa/`` (default ``<repo>/../shared/data``).
         corpus_path (str): a JSONL of ``{"title", "text"}`` searched beside each task's documents.
@@ -60,7 +61,7 @@ class MEM1Env(MultiObjectiveQAEnv):
     memory_tools = ()  # search is not a memory tool: baselines keep it
 
     def begin(self, task: dict[str, Any]) -> None:
-        self.open_corpus(task)
+        self.begin_task(task)
         self.context.append("system", INSTRUCTIONS, pinned=True)
         self.context.append("user", f"Questions:\n{questions_block(task['questions'])}", pinned=True)
 

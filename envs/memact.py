@@ -51,9 +51,10 @@ class MemActEnv(MultiObjectiveQAEnv):
         The sum over objectives of exact match of the i-th ``;``-separated answer after
         ``FINAL_ANSWER:`` (0..N); ``outcome["score"]`` is the fraction (0..1).
     Episode end:
-        terminated on ``FINAL_ANSWER:``; truncated after ``max_turns`` (default 2N + 2).
+        terminated on ``FINAL_ANSWER:``; truncated after ``max_turns`` (default 2N + 2 for a task of N).
     Arguments:
-        n_objectives (int): questions per task, 1..16 (default 2). source ("synthetic" | "hotpotqa").
+        n_objectives (int | list[int]): questions per task, 1..16 (default 2; a list mixes sizes).
+        source ("synthetic" | "hotpotqa").
         data_dir (str), corpus_path (str): as in ``memrl/MEM1-v0``.
         hide_prune_fraction (float): share of episodes without the prune tool (default 0.0).
         memory_mode (str): "agent" or "full_context" (no prune tool: the history only grows).
@@ -84,7 +85,7 @@ class MemActEnv(MultiObjectiveQAEnv):
         return self.shown(), reward, terminated, truncated, info
 
     def begin(self, task: dict[str, Any]) -> None:
-        self.open_corpus(task)
+        self.begin_task(task)
         self.outcome["prune_hidden"] = self.prune_hidden
         instructions = INSTRUCTIONS if "prune_context" in self.tool_specs else _NO_PRUNE
         self.context.append("system", self.system_prompt(instructions), pinned=True)

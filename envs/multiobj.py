@@ -163,6 +163,11 @@ def per_objective_em(answer: str, golds: list[Any]) -> list[float]:
     return [exact_match(preds[i], g) if i < len(preds) else 0.0 for i, g in enumerate(golds)]
 
 
+def turn_budget(n_objectives: int) -> int:
+    """Turns for N objectives: room to search each once or twice, then answer."""
+    return 2 * n_objectives + 2
+
+
 def questions_block(questions: list[str]) -> str:
     return "\n".join(f"Q{i}: {q}" for i, q in enumerate(questions, 1))
 
@@ -176,31 +181,41 @@ class MultiObjectiveQAEnv(MemoryEnv):
 
     size_key = "n_objectives"
 
-    def __init__(self, *, n_objectives: int = 2, source: str = "synthetic", data_dir: str | None = None,
+    def __init__(self, *, n_objectives: int | list[int] = 2, source: str = "synthetic", data_dir: str | None = None,
                  corpus_path: str | None = None, max_turns: int | None = None, **kwargs: Any):
-        check_objectives(n_objectives, source)
-        self.n_objectives, self.source, self.data_dir = n_objectives, source, data_dir
+        # Several sizes make one task list that mixes them (task k has sizes[k % len]), so one
+        # `memrl eval` run reports score and peak context by N.
+        self.sizes = [n_objectives] if isinstance(n_objectives, int) else list(n_objectives)
+        if not self.sizes:
+            raise UserError("n_objectives is an empty list; give one size or several, e.g. [1, 2, 4, 8, 16]")
+        for n in self.sizes:
+            check_objectives(n, source)
+        self.source, self.data_dir, self.fixed_turns = source, data_dir, max_turns
         # A user's corpus is searched beside each task's own documents (e.g. a Wikipedia slice).
         self.extra_documents = load_jsonl_corpus(corpus_path) if corpus_path else []
         self.corpus: Corpus | None = None
-        # Room to search each objective once or twice and answer (MEM1 used a turn budget per objective).
-        super().__init__(max_turns=max_turns or 2 * n_objectives + 2, **kwargs)
+        super().__init__(max_turns=max_turns or turn_budget(max(self.sizes)), **kwargs)
 
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
-        return make_tasks(split, n, seed, self.n_objectives, self.source, self.data_dir)
+        per_size = [make_tasks(split, -(-(n - k) // len(self.sizes)), seed, size, self.source, self.data_dir)
+                    for k, size in enumerate(self.sizes)]
+        return [per_size[k % len(self.sizes)][k // len(self.sizes)] for k in range(n)]
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
+        size = rng.choice(self.sizes)
         if self.source == "synthetic":
-            task = make_synthetic_task(rng, self.n_objectives)
+            task = make_synthetic_task(rng, size)
         else:
-            task = make_hotpot_task(rng, hotpot_pool(self.data_dir, "train"), self.n_objectives)
-        task["id"] = f"multiobj-{self.source}{self.n_objectives}-seed-{rng.getrandbits(32):08x}"
+            task = make_hotpot_task(rng, hotpot_pool(self.data_dir, "train"), size)
+        task["id"] = f"multiobj-{self.source}{size}-seed-{rng.getrandbits(32):08x}"
         return task
 
-    def open_corpus(self, task: dict[str, Any]) -> None:
+    def begin_task(self, task: dict[str, Any]) -> None:
+        """Open the task's search corpus and set its turn budget (subclasses' ``begin`` calls this)."""
         if self.corpus is not None:
             self.corpus.close()
         self.corpus = Corpus([*task.get("documents", []), *self.extra_documents])
+        self.max_turns = self.fixed_turns or turn_budget(len(task["questions"]))
 
     def finish(self, answer: str) -> float:
         golds = list(self.task["answers"])

@@ -14,8 +14,9 @@ minutes a step, 20 steps, saved to `runs/mem1/final`. The GPU line is MEM1's set
 2-objective HotpotQA (`../shared/data/hotpotqa`), evaluate up to 16 objectives.
 
 Expected result: the run prints the `memrl eval` command for the adapter against the untrained
-base and the full-context baseline (`memory_mode="full_context"`) on held-out tasks; evaluate
-several N with `--env-kwargs '{"n_objectives": 16}'`. Peak context against N for the three context
+base and the full-context baseline (`memory_mode="full_context"`) on held-out tasks; for EM and
+peak context by N in one table and plot, give it `--env-kwargs '{"n_objectives": [1, 2, 4, 8, 16],
+"source": "synthetic"}'` (task k has N = n_objectives[k % 5]). Peak context against N for the three context
 rules is in `bench/results/mem1_memory.txt` (a scripted agent: full context / MEM1 = 5.8 at N=16).
 The trained result is not recorded yet.
 

@@ -14,7 +14,8 @@ generated 2-objective tasks with the compact tool prompt: minutes a step, 20 ste
 
 Expected result: the run prints the `memrl eval` command for the adapter against the untrained
 base and the full-context baseline (`memory_mode="full_context"`: no prune tool) on held-out
-tasks. Peak context of the MemAct rule against N is in `bench/results/mem1_memory.txt`. The
+tasks (`--env-kwargs '{"n_objectives": [1, 2, 4, 8, 16]}'` for EM and peak context by N). Peak
+context of the MemAct rule against N is in `bench/results/mem1_memory.txt`. The
 trained result is not recorded yet.
 
 DCPO: turns append to one segment until the model calls `prune_context`, which rewrites the

@@ -117,3 +117,21 @@ def test_jsonl_corpus_loads_and_bad_lines_are_one_line_errors(tmp_path):
         load_jsonl_corpus(bad)
     with pytest.raises(UserError, match="does not exist"):
         load_jsonl_corpus(tmp_path / "none.jsonl")
+
+
+def test_a_list_of_sizes_mixes_them_and_sets_each_task_turn_budget():
+    from memrl.env.registry import make
+
+    env = make("memrl/MEM1-v0", n_objectives=[1, 4])
+    tasks = env.make_tasks("test", 5, seed=0)
+    assert [env.task_size(t) for t in tasks] == [1.0, 4.0, 1.0, 4.0, 1.0]
+    assert len({t["id"] for t in tasks}) == 5
+    env.reset(seed=0, options={"task": tasks[1]})
+    assert env.max_turns == 10  # 2N + 2 for this task's N = 4
+    env.reset(seed=0, options={"task": tasks[0]})
+    assert env.max_turns == 4
+    fixed = make("memrl/MEM1-v0", n_objectives=[1, 4], max_turns=3)
+    fixed.reset(seed=0, options={"task": tasks[1]})
+    assert fixed.max_turns == 3  # an explicit max_turns wins
+    with pytest.raises(UserError, match="n_objectives \\(17\\)"):
+        make("memrl/MemAct-v0", n_objectives=[2, 17])
