@@ -116,7 +116,7 @@ class MemoryEnv:
         self.turn, self.format_errors, self.done = 0, 0, False
         self.outcome: dict[str, Any] = {}
         self.begin(self.task)
-        self._seen = self.context.to_messages(self.show_message_ids)
+        self._seen = self._render()
         return list(self._seen), self._info("rewrite", None)
 
     def step(self, text: str) -> tuple[Messages, float, bool, bool, dict]:
@@ -142,7 +142,7 @@ class MemoryEnv:
             self.outcome.setdefault("truncated", "turn_limit")
             reward += self.turn_limit_penalty
         self.done = terminated or truncated
-        messages = self.context.to_messages(self.show_message_ids)
+        messages = self._render()
         mode = "append" if self._extends(messages, text) else "rewrite"
         self._seen = messages
         return list(messages), reward, terminated, truncated, self._info(mode, action)
@@ -223,6 +223,15 @@ class MemoryEnv:
         self.memory.add(sentence)
 
     # -- internals ---------------------------------------------------------------------------
+    def _render(self) -> Messages:
+        """The context as chat messages; with ``show_message_ids`` every message but the model's
+        own replies starts with ``[id]`` (a prefixed reply would no longer match what was
+        sampled, so every turn would start a new segment)."""
+        if not self.show_message_ids:
+            return self.context.to_messages()
+        return [{"role": m.role, "content": m.content if m.role == "assistant" else f"[{m.id}] {m.content}"}
+                for m in self.context.messages]
+
     def _extends(self, messages: Messages, text: str) -> bool:
         seen = self._seen
         n = len(seen)
