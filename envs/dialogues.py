@@ -109,7 +109,7 @@ def _session(rng: random.Random, s: int, date: str, speakers: list[str], state: 
             fact = spec["fact"].format(name=name, value=value)
         history.append((value, dia_id, date))
         turns.append({"speaker": name, "dia_id": dia_id, "text": said})
-        facts[name].append([f"{fact} (as of {date}).", dia_id])
+        facts[name].append([f"{fact}.", dia_id])  # the loader appends the day, as for LoCoMo
         other = speakers[1] if name == speakers[0] else speakers[0]
         turns.append({"speaker": other, "dia_id": f"D{s}:{len(turns) + 1}", "text": rng.choice(SMALL_TALK)})
     return turns, facts

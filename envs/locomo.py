@@ -14,6 +14,8 @@ speaker per session, each with its dia_id), ``event_summary`` and ``session_summ
         {"dia_id", "speaker", "text", "facts": [str, ...]}]}], "qa": [{"question", "answer",
         "adversarial_answer", "evidence", "category"}]}
 
+where each fact ends with the day it was said: "Ann adopted a dog (said on 8 May, 2023)."
+
 Scoring follows LoCoMo's ``evaluation.py`` rule by rule (our own code): category 1 (multi-hop) is
 the mean over the comma-split gold parts of the best F1 against the comma-split prediction parts;
 category 3 scores against the gold text before ``;``; category 5 is correct when the answer says
@@ -100,8 +102,9 @@ def normalize_conversation(sample: dict[str, Any], index: int = 0) -> dict[str, 
     sessions = []
     numbers = sorted(int(m.group(1)) for k in conv if (m := _SESSION.fullmatch(k)) and isinstance(conv[k], list))
     for n in numbers:
-        turns = [_turn(t, facts) for t in conv[f"session_{n}"] if isinstance(t, dict)]
-        sessions.append({"session": n, "date": str(conv.get(f"session_{n}_date_time", "")), "turns": turns})
+        date = str(conv.get(f"session_{n}_date_time", ""))
+        turns = [_turn(t, facts, session_day(date)) for t in conv[f"session_{n}"] if isinstance(t, dict)]
+        sessions.append({"session": n, "date": date, "turns": turns})
     qa = [_question(q) for q in sample.get("qa", [])]
     return {"id": str(sample.get("sample_id", f"locomo-{index}")), "speakers": [conv["speaker_a"], conv["speaker_b"]],
             "sessions": sessions, "qa": qa}
@@ -119,12 +122,20 @@ def _observation_facts(observation: dict[str, Any]) -> dict[str, list[str]]:
     return by_turn
 
 
-def _turn(turn: dict[str, Any], facts: dict[str, list[str]]) -> dict[str, Any]:
+def session_day(date: str) -> str:
+    """The day of a session's date_time ("1:56 pm on 8 May, 2023" -> "8 May, 2023")."""
+    return date.split(" on ", 1)[-1].strip()
+
+
+def _turn(turn: dict[str, Any], facts: dict[str, list[str]], day: str) -> dict[str, Any]:
     text = str(turn.get("text", ""))
     if turn.get("blip_caption"):
         text += f" [shares a photo of {turn['blip_caption']}]"
     dia_id = str(turn.get("dia_id", ""))
-    return {"dia_id": dia_id, "speaker": str(turn.get("speaker", "")), "text": text, "facts": facts.get(dia_id, [])}
+    # Facts carry the day they were said: temporal questions ("When did ...?", "last Saturday")
+    # are answerable from a memory only if it keeps the date, as Mem0 keeps timestamps.
+    dated = [f"{f.strip().rstrip('.')} (said on {day})." if day else f for f in facts.get(dia_id, [])]
+    return {"dia_id": dia_id, "speaker": str(turn.get("speaker", "")), "text": text, "facts": dated}
 
 
 def _question(q: dict[str, Any]) -> dict[str, Any]:

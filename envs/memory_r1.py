@@ -23,7 +23,8 @@ from memrl.env.base import MemoryEnv
 from memrl.env.splits import check_split, generate_split
 from memrl.env.tools import tool
 from memrl.envs.dialogues import fact_subject, make_conversation
-from memrl.envs.locomo import ANSWERABLE, CATEGORIES, category_table, load_locomo, paper_split, score_answer, session_windows
+from memrl.envs.locomo import (ANSWERABLE, CATEGORIES, category_table, load_locomo, paper_split, score_answer,
+                               session_day, session_windows)
 from memrl.errors import UserError
 from memrl.memory import make_store
 from memrl.memory.inprocess import STOPWORDS
@@ -35,7 +36,7 @@ SOURCES = ("synthetic", "locomo")
 
 _WORD = re.compile(r"[^\W_]+")
 _DATE = re.compile(r"\b\d{1,2} [A-Z][a-z]+,? \d{4}\b")
-_NOTE = re.compile(r"\s*\((?:as of|said on) [^)]*\)")
+_NOTE = re.compile(r"\s*\(said on [^)]*\)")
 _QUESTION_WORDS = frozenset("what which who whom whose where when why how does do did has have had now would could "
                             "was were is are been".split())
 _RELEVANT = re.compile(r"Relevant\s*:\s*\[?([^\]\n<]*)", re.I)
@@ -262,7 +263,7 @@ class MemoryR1ManagerEnv(MemoryEnv):
             return
         for date, turn in [(s["date"], t) for s in task["sessions"] for t in s["turns"]]:
             if self.memory_mode == "retrieval":
-                self.observe(f"{turn['speaker']} ({_day(date)}): {turn['text']}")
+                self.observe(f"{turn['speaker']} ({session_day(date)}): {turn['text']}")
             else:
                 for fact in turn["facts"]:
                     self.observe(fact)
@@ -284,7 +285,7 @@ class MemoryR1ManagerEnv(MemoryEnv):
                 seen.setdefault(entry.id, entry.content)
         related = "\n".join(f"[{i}] {c}" for i, c in list(seen.items())[: 2 * self.top_k]) or "(none)"
         self.start_stage(("system", self.system_prompt(MANAGER_INSTRUCTIONS)),
-                         ("user", f"Dialogue turn ({_day(date)}) {turn['speaker']}: {turn['text']}\n\n"
+                         ("user", f"Dialogue turn ({session_day(date)}) {turn['speaker']}: {turn['text']}\n\n"
                                   f"New facts:\n{facts}\n\nRelated memories:\n{related}\n\n"
                                   f"Call one tool per fact ({len(turn['facts'])} in all)."))
 
@@ -362,11 +363,6 @@ class MemoryR1ManagerEnv(MemoryEnv):
     def NOOP(self) -> str:
         """Leave the memory bank unchanged for this fact."""
         return self.memory.noop().message
-
-
-def _day(date: str) -> str:
-    # "1:56 pm on 8 May, 2023" -> "8 May, 2023": the time of day never matters to a question.
-    return date.split(" on ", 1)[-1]
 
 
 ANSWER_INSTRUCTIONS = (

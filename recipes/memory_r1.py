@@ -22,9 +22,9 @@ answer agent reads the Mem0-style heuristic bank (``"bank": "facts"`` for every 
 
 Expected result: not measured yet in this project (the CPU training run is scheduled with the
 results issue). The frozen extractive answerer bounds what a manager can reach: on 100 held-out
-generated dialogues (test split, 3 sessions) the mean F1 is 0.935 for a scripted manager that
-ADDs, UPDATEs on change and DELETEs what was given up, 0.772 for one that only ADDs, 0.895 for the
-Mem0-style heuristic, 0.438 for retrieval over raw turns and 0.268 with no memory or always NOOP
+generated dialogues (test split, 3 sessions) the mean F1 is 0.934 for a scripted manager that
+ADDs, UPDATEs on change and DELETEs what was given up, 0.774 for one that only ADDs, 0.898 for the
+Mem0-style heuristic, 0.44 for retrieval over raw turns and 0.263 with no memory or always NOOP
 (scripted policies of tests/envs/test_memory_r1.py). Whether the embedded model emits valid tool
 calls here is not measured yet (on FactRecall it does not, see the README). Compare a trained
 adapter with the printed ``memrl eval`` command (with ``"source": "locomo"`` in its ``--env-kwargs``

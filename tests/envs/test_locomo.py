@@ -61,10 +61,10 @@ def test_fixture_loads_with_its_quirks(tmp_path):
     assert [s["session"] for s in conv["sessions"]] == [1, 2]  # session 3 has a date but no turns
     assert conv["sessions"][0]["date"] == "1:56 pm on 8 May, 2023"
     first, image = conv["sessions"][0]["turns"]
-    assert first["facts"] == ["Ann took a pottery class on 7 May 2023."]
+    assert first["facts"] == ["Ann took a pottery class on 7 May 2023 (said on 8 May, 2023)."]  # dated
     assert "red bowl" in image["text"] and image["facts"] == []
     # A fact citing two turns belongs to the later one.
-    assert conv["sessions"][1]["turns"][0]["facts"] == ["Ann adopted a dog named Rex."]
+    assert conv["sessions"][1]["turns"][0]["facts"] == ["Ann adopted a dog named Rex (said on 20 May, 2023)."]
     q2, q1, q5 = conv["qa"]
     assert q1["answer"] == "2023" and q1["evidence"] == ["D1:1", "D2:1"]
     assert q5["answer"] is None and q5["adversarial_answer"] == "Rex" and q5["evidence"] == ["D2:1"]

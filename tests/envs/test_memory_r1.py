@@ -142,10 +142,10 @@ def test_pluggable_answerer_gets_the_question_and_the_bank(tasks):
 
 
 @pytest.mark.parametrize("question, memories, answer", [
-    ("What pet does Ann have now?", ["Ann lives in Oslo (as of 1 May, 2023).", "Ann has a pet cat (as of 2 May, 2023)."], "cat"),
-    ("What pet does Ann have now?", ["Ann lives in Oslo (as of 1 May, 2023)."], NOT_MENTIONED),  # only the name matches
-    ("When did Ann move to Oslo?", ["Ann lives in Oslo (as of 1 May, 2023)."], "1 May, 2023"),
-    ("Which pets has Ann had?", ["Ann has a pet cat (as of 2 May, 2023)."], "cat"),  # plural matches singular
+    ("What pet does Ann have now?", ["Ann lives in Oslo (said on 1 May, 2023).", "Ann has a pet cat (said on 2 May, 2023)."], "cat"),
+    ("What pet does Ann have now?", ["Ann lives in Oslo (said on 1 May, 2023)."], NOT_MENTIONED),  # only the name matches
+    ("When did Ann move to Oslo?", ["Ann lives in Oslo (said on 1 May, 2023)."], "1 May, 2023"),
+    ("Which pets has Ann had?", ["Ann has a pet cat (said on 2 May, 2023)."], "cat"),  # plural matches singular
     ("Where does Ann live now?", [], NOT_MENTIONED),
 ])
 def test_extractive_answerer(question, memories, answer):
@@ -222,8 +222,8 @@ def test_llm_answerer_runs_a_frozen_model_greedily(tasks):
     from memrl.models import tiny_model
 
     answerer = LLMAnswerer(*tiny_model(0), max_new_tokens=4)
-    first = answerer("Where does Ann live now?", ["Ann lives in Oslo (as of 1 May, 2023)."])
-    assert isinstance(first, str) and first == answerer("Where does Ann live now?", ["Ann lives in Oslo (as of 1 May, 2023)."])
+    first = answerer("Where does Ann live now?", ["Ann lives in Oslo (said on 1 May, 2023)."])
+    assert isinstance(first, str) and first == answerer("Where does Ann live now?", ["Ann lives in Oslo (said on 1 May, 2023)."])
     env = make(MANAGER, answerer=answerer, memory_mode="heuristic")
     env.reset(seed=0, options={"task": tasks[0]})
     _, reward, term, *_ = env.step("OK")
