@@ -202,7 +202,10 @@ class MemoryR1ManagerEnv(MemoryEnv):
     Reward:
         At the end, a frozen answer agent (``answerer``) answers the conversation's questions
         from the bank (its top-60 BM25 hits per question); the reward is the mean ``metric``
-        under LoCoMo's per-category rules. 0 on every other turn.
+        under LoCoMo's per-category rules. 0 on every other turn. The outcome keeps f1 / em /
+        bleu1, ``<metric>/<category>`` means, ``per_question`` rows (pool them across episodes
+        with :func:`memrl.envs.locomo.category_table`) and the final ``bank``; success is a
+        score of at least 0.5.
     Episode end:
         terminated after the last fact turn, or early on an ``<answer>`` (the bank is scored as
         it is). Baseline modes build the bank without the policy and end after one turn:
