@@ -18,8 +18,7 @@ Step-wise GRPO: every stage is a segment (a row); the trajectory's terminal adva
 minus its group's mean) is broadcast to every policy token of every stage. The reward is AgeMem's
 composite (task, context, memory terms, 1/3 each, plus penalties); each term is its own plugin
 (`agemem_task`, `agemem_context`, `agemem_memory`, `agemem_penalty`) and is logged separately.
-Progressive schedule (AgeMem trains stage by stage): `--env_kwargs '{"updates": 0}'` then resume
-with harder knobs; see the README.
+AgeMem's progressive (curriculum) schedule is not implemented yet.
 """
 
 from __future__ import annotations
