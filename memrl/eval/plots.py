@@ -11,6 +11,9 @@ from typing import Any
 from memrl.eval.result import EvalResult
 
 
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X")
+
+
 def _pyplot():
     import matplotlib
 
@@ -48,11 +51,11 @@ def plot_context_vs_size(result: EvalResult, path: str | Path) -> None:
     """One panel per env: mean peak context tokens at each task size, one line per policy."""
     plt = _pyplot()
     envs = list(dict.fromkeys(r["env"] for r in result.rows))
-    fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(envs), figsize=(7.5 * len(envs), 4.2), squeeze=False)
     for ax, env in zip(axes[0], envs):
         all_sizes: set[float] = set()
         size_key = None
-        for r in (r for r in result.rows if r["env"] == env):
+        for i, r in enumerate(r for r in result.rows if r["env"] == env):
             size_key = r.get("size_key") or size_key
             by_size: dict[float, list[float]] = defaultdict(list)
             for e in r["episodes_detail"]:
@@ -61,8 +64,9 @@ def plot_context_vs_size(result: EvalResult, path: str | Path) -> None:
             if by_size:
                 sizes = sorted(by_size)
                 all_sizes.update(sizes)
-                ax.plot(sizes, [fmean(by_size[s]) for s in sizes], marker="o", linestyle="-" if r["kind"] == "agent" else "--",
-                        label=r["policy"])
+                # Distinct markers, shrinking: baselines with equal contexts stay visible on top of each other.
+                ax.plot(sizes, [fmean(by_size[s]) for s in sizes], marker=_MARKERS[i % len(_MARKERS)],
+                        markersize=max(9 - i, 4), linestyle="-" if r["kind"] == "agent" else "--", label=r["policy"])
         if all_sizes and all(float(v).is_integer() for v in all_sizes):
             ax.set_xticks(sorted(all_sizes))
         if len(all_sizes) == 1:
@@ -72,7 +76,7 @@ def plot_context_vs_size(result: EvalResult, path: str | Path) -> None:
         ax.set_title(env)
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -144,8 +144,9 @@ def evaluate(
 ) -> EvalResult:
     """Every policy in agent mode, then the baselines on ``policies["base"]``, on the same tasks.
 
-    ``tasks`` (env id -> task list) replaces the generator / ``tasks_file``. Returns per (policy, env) rows with score CIs and, for every policy, the paired bootstrap CI
-    of its score minus the base's over the same tasks.
+    ``tasks`` (env id -> task list) replaces the generator and ``tasks_file``. Returns rows per
+    (policy, env) with score CIs and, for every policy, the paired bootstrap CI of its score
+    minus the base's over the same tasks.
     """
     from tqdm.auto import tqdm
 
@@ -173,17 +174,15 @@ def evaluate(
     with tqdm(total=total, desc="eval", unit="episode") as bar:
         for name, kind, runs in jobs:
             with _policy(policies[name]) as (model, tokenizer, policy_backend):
+                # One backend per policy: a vLLM engine is expensive to start, the hf one is free.
+                policy_backend = policy_backend or make_backend(backend, model=model, tokenizer=tokenizer)
                 for env_id, mode in runs:
                     label = name if kind == "agent" else mode
                     bar.set_description(f"{label} · {env_id}")
                     t0 = time.perf_counter()
                     trajs = run_policy(model, tokenizer, env_id, tasks[env_id], memory_mode=mode,
-                                       backend=policy_backend or backend, progress=bar, **run_kwargs)
-                    size_env = make(env_id, **kwargs)
-                    records = [episode_record(t, size_env.task_size(t.task)) for t in trajs]
-                    row = policy_row(label, kind, mode, env_id, trajs, records, time.perf_counter() - t0)
-                    row["size_key"] = size_env.size_key
-                    rows.append(row)
+                                       backend=policy_backend, progress=bar, **run_kwargs)
+                    rows.append(_row(label, kind, mode, env_id, kwargs, trajs, time.perf_counter() - t0))
     add_paired_differences(rows, BASE)
     run_config = dict(config or {})
     run_config.update(env_ids=list(env_ids), episodes=episodes, split=split, task_seed=task_seed, tasks_file=tasks_file,
@@ -191,6 +190,16 @@ def evaluate(
                       max_new_tokens=max_new_tokens, max_context_tokens=max_context_tokens, max_turns=max_turns,
                       batch_size=batch_size, reward_plugins=dict(reward_plugins or {}))
     return EvalResult(config=run_config, rows=rows)
+
+
+def _row(label: str, kind: str, mode: str, env_id: str, env_kwargs: dict[str, Any], trajs: list[Trajectory],
+         wall_s: float) -> dict[str, Any]:
+    env = make(env_id, **env_kwargs)  # only for task_size / size_key: the plots' x axis
+    records = [episode_record(t, env.task_size(t.task)) for t in trajs]
+    row = policy_row(label, kind, mode, env_id, trajs, records, wall_s)
+    row["size_key"] = env.size_key
+    env.close()
+    return row
 
 
 def _policy(policy: PolicyLike) -> ContextManager[tuple[Any, Any, Backend | None]]:
