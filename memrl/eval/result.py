@@ -12,6 +12,7 @@ from memrl.errors import UserError
 from memrl.eval.stats import paired_bootstrap_ci
 
 FORMAT = "memrl-eval/1"
+COUNTED = ("memory/ops/", "truncated/")
 LEAD = ["policy", "kind", "memory_mode", "env", "episodes", "score", "score_ci_low", "score_ci_high",
         "diff_vs_base", "diff_ci_low", "diff_ci_high", "success_rate", "no_answer"]
 
@@ -35,6 +36,10 @@ class EvalResult:
         """One line per (policy, env); per-episode detail stays in the JSON."""
         flat = [{k: v for k, v in r.items() if k != "episodes_detail"} for r in self.rows]
         extra = sorted({k for r in flat for k in r} - set(LEAD))
+        for r in flat:
+            # A policy that never deleted (or was never truncated) did so 0 times: write 0, not a
+            # blank that reads as "not measured". Reward plugins that were not run stay blank.
+            r.update({k: 0.0 for k in extra if k.startswith(COUNTED) and k not in r})
         with open(path, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=LEAD + extra)
             writer.writeheader()
