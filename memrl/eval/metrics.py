@@ -10,6 +10,18 @@ from memrl.rollout import Trajectory
 from memrl.rollout.summary import summarize
 
 
+def call_context_tokens(t: Trajectory) -> list[int]:
+    """The context length (prompt + reply) of every model call, read off the segments: each run
+    of policy tokens in a segment's loss mask is one call's reply, ending at that length."""
+    lengths = []
+    for seg in t.segments:
+        mask = seg.completion_mask
+        for i, m in enumerate(mask):
+            if m and (i + 1 == len(mask) or not mask[i + 1]):
+                lengths.append(len(seg.prompt_ids) + i + 1)
+    return lengths
+
+
 def episode_record(t: Trajectory, size: float | None) -> dict[str, Any]:
     """What is kept per episode: enough to pair policies task by task and to plot against size."""
     answered = "score" in t.outcome
@@ -24,6 +36,7 @@ def episode_record(t: Trajectory, size: float | None) -> dict[str, Any]:
         "rewards": {k: v for k, v in t.rewards.items()},
         "size": size,
         "peak_context_tokens": m["peak_context_tokens"],
+        "mean_context_tokens": fmean(calls) if (calls := call_context_tokens(t)) else 0.0,
         "policy_tokens": m["policy_tokens"],
         "turns": m["turns"],
         "format_errors": m["format_errors"],
@@ -47,6 +60,7 @@ def policy_row(policy: str, kind: str, mode: str, env_id: str, trajs: list[Traje
     }
     summary = summarize(trajs)
     row.update({k: v for k, v in summary.items() if k not in ("episodes", "success_rate")})
+    row["context/mean_tokens"] = fmean(r["mean_context_tokens"] for r in records)
     row["time/wall_s"] = wall_s
     row["episodes_detail"] = records
     return row

@@ -37,7 +37,7 @@ def results_table(result: EvalResult) -> Table:
                   show_lines=False)
     for name in ("env", "policy", "score [95% CI]", "Δ vs base [95% paired CI]", "success", "no answer", "reward",
                  *[c.removeprefix("reward/").removesuffix("/mean") for c in components],
-                 "peak ctx", "mean peak ctx", "policy tok", "turns", "fmt err", "memory ops / ep", "wall s"):
+                 "peak ctx", "mean ctx", "policy tok", "turns", "fmt err", "memory ops / ep", "wall s"):
         table.add_column(escape(name), overflow="fold")
     for r in result.rows:
         table.add_row(
@@ -45,7 +45,7 @@ def results_table(result: EvalResult) -> Table:
             _ci(r.get("diff_vs_base"), r.get("diff_ci_low"), r.get("diff_ci_high")),
             _num(r["success_rate"]), str(r["no_answer"]), _num(r.get("reward/mean")),
             *[_num(r.get(c)) for c in components],
-            _num(r.get("context/peak_tokens"), 0), _num(r.get("context/peak_tokens_mean"), 0),
+            _num(r.get("context/peak_tokens"), 0), _num(r.get("context/mean_tokens"), 0),
             _num(r.get("tokens/policy_mean"), 1), _num(r.get("turns/mean"), 2), _num(r.get("format_error_rate")),
             escape(_ops(r)), _num(r.get("time/wall_s"), 1),
         )

@@ -143,3 +143,19 @@ def test_compare_with_a_file_that_is_no_result(tmp_path, capsys):
     bad.write_text('{"rows": 3}')
     assert "is not a memrl eval results.json" in fails(capsys, "--compare", str(bad), str(bad))
     assert "does not exist" in fails(capsys, "--compare", str(tmp_path / "a.json"), str(bad))
+
+
+def test_the_command_recipes_print_parses():
+    import shlex
+    from types import SimpleNamespace
+
+    from memrl.cli.main import build_parser
+    from memrl.train.recipe import eval_command
+
+    config = SimpleNamespace(env_id="memrl/AgeMem-v0", task_seed=3, output_dir="runs/x", model_name_or_path="Qwen/Qwen2.5-0.5B-Instruct",
+                             env_kwargs={"n_facts": 6}, max_new_tokens_per_turn=96, max_context_tokens=2048,
+                             reward_plugins={"exact_match": 1.0})
+    args = build_parser().parse_args(shlex.split(eval_command(config, "runs/x/final", 100))[1:])
+    assert (args.policy, args.env, args.episodes, args.split, args.task_seed) == (["trained=runs/x/final"], ["memrl/AgeMem-v0"], 100, "test", 3)
+    assert (args.training_log, args.out, args.model, json.loads(args.env_kwargs)) == ("runs/x/log.jsonl", "runs/x/eval", "Qwen/Qwen2.5-0.5B-Instruct", {"n_facts": 6})
+    assert (args.max_new_tokens, args.max_context_tokens, json.loads(args.reward_plugins)) == (96, 2048, {"exact_match": 1.0})

@@ -107,3 +107,23 @@ def test_training_log_without_rewards_plots_nothing(tmp_path):
     log.write_text('{"step": 1, "loss": 0.3}\n')
     assert not plot_learning_curve(read_training_log(log), tmp_path / "lc.png")
     assert not (tmp_path / "lc.png").exists()
+
+
+def test_context_of_every_model_call_is_read_off_the_segments():
+    from memrl.eval.metrics import call_context_tokens
+    from memrl.rollout import Segment, Trajectory
+
+    first = Segment(list(range(10)))
+    first.add_policy([1, 2, 3], [0.0] * 3)  # call 1 ends at 13 tokens
+    first.add_env([4] * 5)
+    first.add_policy([5, 6], [0.0] * 2)  # call 2: 20
+    second = Segment(list(range(7)))  # a rewrite: a new segment
+    second.add_policy([1] * 4, [0.0] * 4)  # call 3: 11
+    t = Trajectory("t", 0, 0, {}, segments=[first, second])
+    assert call_context_tokens(t) == [13, 20, 11]
+
+
+def test_rows_report_mean_and_peak_context(tokenizer, tasks):
+    backend = make_backend("scripted", tokenizer=tokenizer, policy=oracle(tasks))
+    row = evaluate({"base": backend}, [ENV], episodes=6, baselines="none").row("base", ENV)
+    assert 0 < row["context/mean_tokens"] < row["context/peak_tokens_mean"] <= row["context/peak_tokens"]
