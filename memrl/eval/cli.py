@@ -63,26 +63,59 @@ def run_eval_command(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from memrl.env.registry import spec
-    from memrl.eval.plots import plot_context_vs_size, plot_learning_curve, plot_scores, read_training_log
     from transformers.utils import logging as hf_logging
 
-    from memrl.eval.policies import adapter_policy, check_adapter_fits, lora_shapes, model_policy, parse_policy, read_adapter_config
-    from memrl.eval.report import print_table, results_table
-    from memrl.eval.runner import BASE, evaluate, load_tasks, resolve_baselines
+    from memrl.eval.policies import adapter_policy, check_adapter_fits, model_policy
+    from memrl.eval.runner import BASE, evaluate
     from memrl.models import load_model_and_tokenizer, resolve_model
 
-    # Everything a user typed is checked before a model loads (loading can take minutes).
+    checked = _check_inputs(args)
+    base_label = resolve_model(args.model)
+    hf_logging.disable_progress_bar()  # one progress bar (episodes), not one per weight file
+    base = load_model_and_tokenizer(args.model)
+    for s in checked.specs:  # a bad adapter fails now, not after the base and the baselines have run
+        if s.kind == "adapter":
+            check_adapter_fits(base[0], s.source, checked.adapters[s.name], s.name, base_label)
+    policies: dict[str, Any] = {BASE: base}
+    for s in checked.specs:
+        policies[s.name] = partial(adapter_policy, *base, s, base_label) if s.kind == "adapter" else partial(model_policy, s)
+    config = {"model": args.model or "embedded", "model_path": base_label,
+              "policies": {s.name: {"source": s.source, "kind": s.kind} for s in checked.specs}}
+    result = evaluate(
+        policies, checked.env_ids, episodes=args.episodes, split=args.split, task_seed=args.task_seed,
+        tasks_file=args.tasks_file, tasks=checked.tasks, env_kwargs=checked.env_kwargs, baselines=args.baselines,
+        backend=args.backend, temperature=args.temperature, seed=args.seed, max_new_tokens=args.max_new_tokens,
+        max_context_tokens=args.max_context_tokens, max_turns=args.max_turns, batch_size=args.batch_size,
+        reward_plugins=checked.reward_plugins, config=config,
+    )
+    _write_outputs(result, Path(args.out), plots=not args.no_plots, log_rows=checked.log_rows)
+    return 0
+
+
+def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
+    """Everything a user typed, checked before a model loads (loading can take minutes)."""
+    from memrl.env.registry import spec
+    from memrl.eval.plots import read_training_log
+    from memrl.eval.policies import lora_shapes, parse_policy, read_adapter_config
+    from memrl.eval.runner import load_tasks, resolve_baselines
+    from memrl.scoring import RewardSet
+
     env_ids = args.env or ["memrl/FactRecall-v0"]
     for env_id in env_ids:
         spec(env_id)
     env_kwargs = _json_mapping(args.env_kwargs, "--env-kwargs")
     reward_plugins = _json_mapping(args.reward_plugins, "--reward-plugins")
+    if reward_plugins:
+        RewardSet(reward_plugins)  # unknown plugin names and bad weights
     specs = [parse_policy(text) for text in args.policy]
     names = [s.name for s in specs]
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UserError(f"--policy name(s) {', '.join(map(repr, twice))} used twice; name them, e.g. --policy a=PATH --policy b=PATH")
+    adapters = {s.name: read_adapter_config(s.source, s.name) for s in specs if s.kind == "adapter"}
+    for s in specs:
+        if s.kind == "adapter":
+            lora_shapes(s.source, s.name)  # a corrupt weights file
     log_rows = None
     if args.training_log:
         try:
@@ -93,34 +126,19 @@ def _evaluate(args: argparse.Namespace) -> int:
                            tasks_file=args.tasks_file) for e in env_ids}
     for env_id in env_ids:
         resolve_baselines(env_id, env_kwargs, args.baselines)
-    adapters = {s.name: read_adapter_config(s.source, s.name) for s in specs if s.kind == "adapter"}
-    for s in specs:
-        if s.kind == "adapter":
-            lora_shapes(s.source, s.name)  # a corrupt file fails before the base model loads
-    out = Path(args.out)
+    return argparse.Namespace(env_ids=env_ids, env_kwargs=env_kwargs, reward_plugins=reward_plugins, specs=specs,
+                              adapters=adapters, log_rows=log_rows, tasks=tasks)
 
-    base_label = resolve_model(args.model)
-    hf_logging.disable_progress_bar()  # one progress bar (episodes), not one per weight file
-    base = load_model_and_tokenizer(args.model)
-    for s in specs:  # a bad adapter fails now, not after the base and the baselines have run
-        if s.kind == "adapter":
-            check_adapter_fits(base[0], s.source, adapters[s.name], s.name, base_label)
-    policies: dict[str, Any] = {BASE: base}
-    for s in specs:
-        policies[s.name] = partial(adapter_policy, *base, s, base_label) if s.kind == "adapter" else partial(model_policy, s)
-    config = {"model": args.model or "embedded", "model_path": base_label,
-              "policies": {s.name: {"source": s.source, "kind": s.kind} for s in specs}}
-    result = evaluate(
-        policies, env_ids, episodes=args.episodes, split=args.split, task_seed=args.task_seed, tasks_file=args.tasks_file, tasks=tasks,
-        env_kwargs=env_kwargs, baselines=args.baselines, backend=args.backend, temperature=args.temperature, seed=args.seed,
-        max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens, max_turns=args.max_turns,
-        batch_size=args.batch_size, reward_plugins=reward_plugins, config=config,
-    )
+
+def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None) -> None:
+    from memrl.eval.plots import plot_context_vs_size, plot_learning_curve, plot_scores
+    from memrl.eval.report import print_table, results_table
+
     out.mkdir(parents=True, exist_ok=True)
     result.to_json(out / "results.json")
     result.to_csv(out / "results.csv")
     written = ["results.json", "results.csv"]
-    if not args.no_plots:
+    if plots:
         plot_scores(result, out / "score.png")
         plot_context_vs_size(result, out / "context_vs_size.png")
         written += ["score.png", "context_vs_size.png"]
@@ -128,7 +146,6 @@ def _evaluate(args: argparse.Namespace) -> int:
             written.append("learning_curve.png")
     print_table(results_table(result))
     print(f"wrote {', '.join(written)} to {out}")
-    return 0
 
 
 def _json_mapping(text: str | None, flag: str) -> dict[str, Any]:

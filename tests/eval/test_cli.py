@@ -133,9 +133,15 @@ def test_bad_tasks_file(model_dir, tmp_path, capsys, content, message):
     (["--baselines", "oracle"], "has no baseline 'oracle'"),
     (["--policy", "base=somewhere/run/final"], "reserved"),
     (["--split", "dev"], "unknown split 'dev'"),
+    (["--reward-plugins", '{"exact_macth": 1.0}'], "exact_macth"),
+    (["--training-log", "/nonexistent/log.jsonl"], "--training-log"),
 ])
 def test_bad_flags(model_dir, capsys, argv, message):
     assert message in fails(capsys, "--model", str(model_dir), *SMALL, *argv)
+
+
+def test_policy_named_twice(adapter, capsys):
+    assert "used twice" in fails(capsys, "--policy", f"a={adapter}", "--policy", f"a={adapter}", *SMALL)
 
 
 def test_compare_with_a_file_that_is_no_result(tmp_path, capsys):
