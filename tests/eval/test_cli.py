@@ -48,14 +48,17 @@ def test_eval_adapter_and_base_then_compare(model_dir, adapter, tmp_path, capsys
     out = tmp_path / "eval"
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps({"step": s, "reward": 0.1 * s}) for s in range(1, 4)) + "\n")
-    argv = ["eval", "--model", str(model_dir), "--policy", f"trained={adapter}", *SMALL[:-1],
+    argv = ["eval", "--model", str(model_dir), "--policy", f"trained={adapter}", "--policy", f"same={model_dir}", *SMALL[:-1],
             "--baselines", "none,retrieval", "--training-log", str(log), "--out", str(out)]
     assert main(argv) == 0
     stdout = capsys.readouterr().out
     assert "trained" in stdout and "retrieval" in stdout and "wrote results.json" in stdout
     data = json.loads((out / "results.json").read_text())
-    assert [r["policy"] for r in data["rows"]] == ["base", "trained", "none", "retrieval"]
+    assert [r["policy"] for r in data["rows"]] == ["base", "trained", "same", "none", "retrieval"]
     assert data["config"]["policies"]["trained"]["kind"] == "adapter"
+    # A model folder is a policy of its own; the base model again plays exactly like the base (greedy).
+    assert data["config"]["policies"]["same"]["kind"] == "model"
+    assert data["rows"][2]["episodes_detail"] == [{**e, "wall_s": e2["wall_s"]} for e, e2 in zip(data["rows"][0]["episodes_detail"], data["rows"][2]["episodes_detail"])]
     assert all(r["diff_ci_low"] is not None for r in data["rows"][1:])
     for name in ("results.csv", "score.png", "context_vs_size.png", "learning_curve.png"):
         assert (out / name).stat().st_size > 0
