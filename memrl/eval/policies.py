@@ -107,7 +107,8 @@ def lora_shapes(folder: str | Path, name: str) -> dict[str, tuple[int, ...]]:
 def check_adapter_fits(model: Any, folder: str | Path, config: dict[str, Any], name: str, base_label: str) -> None:
     """Every LoRA matrix must sit on a module of the base with matching in/out features."""
     modules = dict(model.named_modules())
-    trained_on = config.get("base_model_name_or_path") or "an unrecorded base"
+    recorded = config.get("base_model_name_or_path")
+    trained_on, fix = (recorded, f"pass --model {recorded}") if recorded else ("base not recorded", "pass --model with the base it was trained on")
     for key, shape in lora_shapes(folder, name).items():
         m = _LORA_KEY.match(key)
         if m is None:
@@ -121,8 +122,7 @@ def check_adapter_fits(model: Any, folder: str | Path, config: dict[str, Any], n
             if want is None or have == want:
                 continue
             problem = f"{key} has {have} features where {base_label} has {want}"
-        raise UserError(f"adapter {str(folder)!r} was trained on a different base model ({trained_on}; {problem}); "
-                        f"pass --model {trained_on}")
+        raise UserError(f"adapter {str(folder)!r} was trained on a different base model ({trained_on}; {problem}); {fix}")
 
 
 @contextmanager

@@ -100,7 +100,11 @@ def test_pickled_adapter_is_refused_not_unpickled(tmp_path, capsys):
 def test_adapter_for_a_different_base(model_dir, tmp_path, capsys):
     folder = lora_folder(tmp_path / "final", hidden_size=32)
     line = fails(capsys, "--model", str(model_dir), "--policy", f"other={folder}", *SMALL)
-    assert "trained on a different base model" in line and "--model" in line
+    assert "trained on a different base model" in line and "pass --model with the base" in line
+    config = json.loads((folder / "adapter_config.json").read_text())
+    (folder / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "org/wider-model"}))
+    line = fails(capsys, "--model", str(model_dir), "--policy", f"other={folder}", *SMALL)
+    assert "(org/wider-model;" in line and line.endswith("pass --model org/wider-model")
 
 
 def test_folder_that_is_no_checkpoint(tmp_path, capsys):
