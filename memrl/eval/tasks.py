@@ -26,6 +26,8 @@ def generated_tasks(env_id: str, env_kwargs: dict[str, Any], *, split: str, epis
         return env.make_tasks(split, episodes, task_seed)
     except NotImplementedError:
         raise UserError(f"environment {env_id!r} has no task generator; pass --tasks-file FILE.jsonl") from None
+    except ValueError as exc:  # e.g. more distinct tasks asked for than the generator can make
+        raise UserError(f"{env_id}: {_reason(exc)}") from None
     finally:
         env.close()
 

@@ -141,6 +141,7 @@ def test_bad_tasks_file(model_dir, tmp_path, capsys, content, message):
     (["--policy", "base=somewhere/run/final"], "reserved"),
     (["--split", "dev"], "unknown split 'dev'"),
     (["--reward-plugins", '{"exact_macth": 1.0}'], "exact_macth"),
+    (["--env-kwargs", '{"n_facts": 1}', "--episodes", "500"], "could only make"),  # more than the generator has
     (["--training-log", "/nonexistent/log.jsonl"], "--training-log"),
 ])
 def test_bad_flags(model_dir, capsys, argv, message):
