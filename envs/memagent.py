@@ -48,7 +48,7 @@ class MemAgentEnv(MemoryEnv):
         top-``recall_top_k`` paragraphs for the problem, then the problem.
     Reward:
         Exact match (SQuAD normalisation) of the last ``\\boxed{}`` against the gold answer(s);
-        0 without a box. ``outcome`` records answer, gold, score, success, chunks, memory (final
+        0 without a box (then ``outcome`` has no "score": unanswered). ``outcome`` records answer, gold, score, success, chunks, memory (final
         text), memory_overflows (read turns whose reply was cut) and chunks_dropped.
     Episode end:
         terminated after the answer turn (turn ``chunks + 1``; ``max_turns`` is set per task from
@@ -133,13 +133,14 @@ class MemAgentEnv(MemoryEnv):
         return list(self._seen), 0.0, False, False, self._info("rewrite", None)
 
     def after_turn(self, action: Action) -> bool:
-        # The answer turn ended without a \boxed{} answer: that is the end, scored 0.
-        self.finish(None)
+        # The answer turn ended without a \boxed{} answer: the episode is over with reward 0 and
+        # no "score", so an evaluation reports it as unanswered rather than as a wrong answer.
+        self.outcome.update(answer=None, gold=self.task["answer"], success=False, memory=self.memory_text)
         return True
 
-    def finish(self, answer: str | None) -> float:
+    def finish(self, answer: str) -> float:
         gold = self.task["answer"]
-        score = 0.0 if answer is None else exact_match(answer, gold)
+        score = exact_match(answer, gold)
         self.outcome.update(answer=answer, gold=gold, score=score, success=score == 1.0, memory=self.memory_text)
         return score
 
