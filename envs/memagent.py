@@ -144,6 +144,21 @@ class MemAgentEnv(MemoryEnv):
         self.outcome.update(answer=answer, gold=gold, score=score, success=score == 1.0, memory=self.memory_text)
         return score
 
+    # -- a scripted expert (demonstrations for the SFT warm start) ------------------------------
+    def expert_reply(self) -> str:
+        """What a good reader writes now, knowing where the evidence is: the memory holds the gold
+        paragraphs read so far (each cut to an equal share of ``memory_tokens``); the answer turn
+        boxes the gold answer. It teaches the format (a small model never writes ``\\boxed{}``
+        unprompted), not the reading: the expert cannot miss the evidence."""
+        if self.memory_mode != "agent" or self.chunk_index >= len(self.chunks):
+            return f"\\boxed{{{self.task['answer'][0]}}}"
+        read = self.chunks[: self.chunk_index + 1]
+        gold = [self.task["paragraphs"][p] for p in self.task["gold_positions"]]
+        share = max(1, self.memory_tokens // len(gold))
+        # A paragraph's opening identifies it even when a section boundary splits it.
+        notes = [cut_to_tokens(g, share)[0] for g in gold if any(g[:80] in section for section in read)]
+        return cut_to_tokens("\n".join(notes), self.memory_tokens)[0] or "Nothing relevant yet."
+
     # -- helpers ---------------------------------------------------------------------------------
     def _show_section(self) -> None:
         k, n = self.chunk_index + 1, len(self.chunks)

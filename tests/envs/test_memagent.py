@@ -11,6 +11,7 @@ from memrl.env.registry import make
 from memrl.envs.documents import approx_tokens
 from memrl.errors import UserError
 from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_backend
+from tests.envs.test_documents import hotpot_fixture
 
 NEEDLE = re.compile(r"The special magic number for [\w-]+ is \d+\.")
 
@@ -102,12 +103,26 @@ def test_baselines_see_the_document_the_question_or_the_top_paragraphs():
 
 
 def test_contract_holds_for_every_mode_and_for_hotpot_documents(tmp_path):
-    from tests.envs.test_documents import hotpot_fixture
-
     for mode in ("agent", "none", "full_context", "retrieval"):
         check_env(small(memory_mode=mode))
     check_env(make("memrl/MemAgent-v0", source="hotpotqa", data_dir=str(hotpot_fixture(tmp_path)), doc_tokens=800,
                    chunk_tokens=200))
+
+
+@pytest.mark.parametrize("source", ["needle", "hotpotqa"])
+def test_the_scripted_expert_keeps_the_evidence_within_the_bound_and_scores_one(source, tmp_path):
+    data = {"data_dir": str(hotpot_fixture(tmp_path))} if source == "hotpotqa" else {}
+    env = small(source=source, **data)
+    for seed in range(4):
+        env.reset(seed=seed)
+        gold = [env.task["paragraphs"][p] for p in env.task["gold_positions"]]
+        while not env.done:
+            reading = env.chunk_index < len(env.chunks)
+            reward = env.step(env.expert_reply())[1]
+            if reading:
+                assert approx_tokens(env.memory_text) <= env.memory_tokens
+        assert reward == 1.0 and env.outcome["memory_overflows"] == 0
+        assert all(g[:20] in env.outcome["memory"] for g in gold)  # every gold paragraph was noted
 
 
 def copy_needles(prompt: str) -> str:
