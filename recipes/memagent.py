@@ -6,13 +6,13 @@
         --model_name_or_path Qwen/Qwen2.5-7B-Instruct --backend vllm --bf16 true \\
         --env_kwargs '{"source": "hotpotqa", "doc_tokens": 32768, "chunk_tokens": 5000, "memory_tokens": 1024}' \\
         --max_new_tokens_per_turn 1024 --max_context_tokens 8192 --max_episode_tokens 16384 \\
-        --num_generations 16 --per_device_train_batch_size 16 --max_steps 200
+        --sft_warm_start_episodes 0 --num_generations 16 --per_device_train_batch_size 16 --max_steps 200
 
 Hardware: the default runs on 2 CPU cores with the embedded SmolLM2-135M-Instruct + LoRA: HotpotQA
 documents of 1,024 tokens (a question's two supporting paragraphs among distractors, read from
 `../shared/data/hotpotqa`) in sections of 512 tokens with a 128-token memory, i.e. 3-4
-conversations per episode; a few minutes a step, 20 steps, saved to `runs/memagent/final`. The
-GPU line is the paper's setting (32K-token documents, 5,000-token sections, 1,024-token memory,
+conversations per episode; an SFT warm start on 24 scripted-expert episodes, then 20 GRPO steps
+of a few minutes each, saved to `runs/memagent/final`. The GPU line is the paper's setting (32K-token documents, 5,000-token sections, 1,024-token memory,
 group of 16). Without the data, pass `"source": "needle"` (second line).
 
 Expected result: the run prints the `memrl eval` command for the adapter against the untrained
@@ -20,8 +20,8 @@ base and the baselines (no memory, full context, retrieval) on held-out question
 questions are split by a hash of their text: 79 train, 10 validation, 11 test); to score several
 lengths in one table, give it `--env-kwargs '{"source": "hotpotqa", "doc_tokens": [1024, 2048,
 4096], "chunk_tokens": 512, "memory_tokens": 128}'` (task k gets length k mod 3). The untrained
-embedded model scores near 0 (see `bench/results/memagent_scaling.txt`); the trained result is
-not recorded yet.
+embedded model scores 0: it never writes `\\boxed{}` (`bench/results/memagent_scaling.txt`); the
+trained result is not recorded yet (this recipe has not been run on the embedded model).
 
 Multi-conversation DAPO: every section's conversation is its own segment (a row); the episode's
 reward (boxed EM of the final answer) minus its group's mean is the advantage of every policy
@@ -40,6 +40,9 @@ CPU_DEFAULTS = dict(
     env_kwargs={"source": "hotpotqa", "doc_tokens": 1024, "chunk_tokens": 512, "memory_tokens": 128},
     output_dir="runs/memagent",
     scale_rewards="none",
+    # The untrained SmolLM2-135M never writes \boxed{} (all rewards 0: no advantage, no gradient),
+    # so RL starts from a short SFT on the env's scripted expert (notes the evidence, boxes the answer).
+    sft_warm_start_episodes=24,
     max_steps=20,
     per_device_train_batch_size=8,
     num_generations=4,
