@@ -36,7 +36,7 @@ from memrl.errors import UserError
 TokenCounter = Callable[[str], int]
 CHARS_PER_TOKEN = 4
 HOTPOT_FILE = "hotpotqa/hotpot_dev_distractor_first100_hf_format.json"
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"  # <repo>/../shared/data
 FILLER_TOKENS = 100  # a generated paragraph is about as long as a HotpotQA paragraph
 
 
