@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from memrl.actions import Action, Protocol, ToolCall
-from memrl.env.tools import tool
 from memrl.memory import Context, Message
 
 from memrl.envs.multiobj import MultiObjectiveQAEnv, questions_block
@@ -92,12 +91,3 @@ class MEM1Env(MultiObjectiveQAEnv):
         # turn is a rewrite unless the whole history is kept (full_context).
         return self.memory_mode == "full_context" and super()._extends(messages, text)
 
-    @tool
-    def search(self, query: str, top_k: int = 3) -> str:
-        """Search the document collection.
-
-        Args:
-            query: What to look for.
-            top_k: How many documents to return (1-10).
-        """
-        return self.corpus.search(query, top_k)

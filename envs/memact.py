@@ -109,16 +109,6 @@ class MemActEnv(MultiObjectiveQAEnv):
         return out
 
     @tool
-    def search(self, query: str, top_k: int = 3) -> str:
-        """Search the document collection.
-
-        Args:
-            query: What to look for.
-            top_k: How many documents to return (1-10).
-        """
-        return self.corpus.search(query, top_k)
-
-    @tool
     def prune_context(self, memory: str, delete_ids: list[int]) -> str:
         """Delete earlier messages (tool calls and results) by id and keep a written memory instead.
 

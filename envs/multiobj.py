@@ -26,6 +26,7 @@ from typing import Any
 
 from memrl.env.base import MemoryEnv
 from memrl.env.splits import check_split, generate_split, split_of
+from memrl.env.tools import tool
 from memrl.errors import UserError
 from memrl.scoring.text import exact_match, split_answers
 
@@ -174,7 +175,8 @@ def questions_block(questions: list[str]) -> str:
 
 # -- the shared env base -------------------------------------------------------------------------------
 class MultiObjectiveQAEnv(MemoryEnv):
-    """What MEM1 and MemAct share: tasks, the per-episode search corpus, per-objective scoring.
+    """What MEM1 and MemAct share: tasks, the per-episode search corpus and its ``search`` tool,
+    per-objective scoring.
 
     Subclasses add the context rule (MEM1's constant state, MemAct's prune & write).
     """
@@ -231,3 +233,13 @@ class MultiObjectiveQAEnv(MemoryEnv):
         if self.corpus is not None:
             self.corpus.close()
         super().close()
+
+    @tool
+    def search(self, query: str, top_k: int = 3) -> str:
+        """Search the document collection.
+
+        Args:
+            query: What to look for.
+            top_k: How many documents to return (1-10).
+        """
+        return self.corpus.search(query, top_k)

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import sys
 
-from memrl.train.recipe import run_recipe
+from memrl.train.recipe import CPU_COMMON, run_recipe
 
 CPU_DEFAULTS = dict(
+    CPU_COMMON,
     env_id="memrl/AgeMem-v0",
     # Compact tool list: the JSON schemas would be 720 of every segment's tokens on a CPU.
     env_kwargs={"tool_prompt": "compact"},
@@ -37,19 +38,12 @@ CPU_DEFAULTS = dict(
     sft_epochs=1.0,
     sft_learning_rate=1e-3,
     max_steps=3,
-    per_device_train_batch_size=8,
-    num_generations=4,
-    learning_rate=2e-4,
     temperature=0.8,
     max_new_tokens_per_turn=192,
     max_context_tokens=1024,
     max_episode_tokens=1024,
     train_tasks=256,
-    logging_steps=1,
     save_steps=2,
-    save_total_limit=2,
-    beta=0.0,
-    report_to=[],
 )
 
 if __name__ == "__main__":

@@ -30,25 +30,19 @@ from __future__ import annotations
 
 import sys
 
-from memrl.train.recipe import run_recipe
+from memrl.train.recipe import CPU_COMMON, run_recipe
 
 CPU_DEFAULTS = dict(
+    CPU_COMMON,
     env_id="memrl/MemAct-v0",
     env_kwargs={"n_objectives": 2, "source": "synthetic", "hide_prune_fraction": 0.5, "tool_prompt": "compact"},
     algorithm="grpo",
     output_dir="runs/memact",
     max_steps=20,
-    per_device_train_batch_size=8,
-    num_generations=4,
-    learning_rate=2e-4,
     max_new_tokens_per_turn=96,
     max_context_tokens=1536,
     max_episode_tokens=1024,
-    logging_steps=1,
     save_steps=10,
-    save_total_limit=2,
-    beta=0.0,
-    report_to=[],
 )
 
 if __name__ == "__main__":

@@ -33,9 +33,10 @@ from __future__ import annotations
 
 import sys
 
-from memrl.train.recipe import run_recipe
+from memrl.train.recipe import CPU_COMMON, run_recipe
 
 CPU_DEFAULTS = dict(
+    CPU_COMMON,
     env_id="memrl/MemAgent-v0",
     env_kwargs={"source": "hotpotqa", "doc_tokens": 1024, "chunk_tokens": 512, "memory_tokens": 128},
     output_dir="runs/memagent",
@@ -44,20 +45,13 @@ CPU_DEFAULTS = dict(
     # so RL starts from a short SFT on the env's scripted expert (notes the evidence, boxes the answer).
     sft_warm_start_episodes=24,
     max_steps=20,
-    per_device_train_batch_size=8,
-    num_generations=4,
-    learning_rate=2e-4,
     temperature=0.8,
     # Longest prompt measured: 979 tokens (a section, a digit-heavy full memory, the problem) + the reply.
     max_new_tokens_per_turn=128,
     max_context_tokens=1280,
     max_episode_tokens=1024,
     train_tasks=256,
-    logging_steps=1,
     save_steps=10,
-    save_total_limit=2,
-    beta=0.0,
-    report_to=[],
 )
 
 if __name__ == "__main__":
