@@ -46,6 +46,7 @@ class MemRLConfig(GRPOConfig):
     gae_lambda: float = field(default=0.95, metadata={"help": "PPO: GAE lambda."})
     vf_coef: float = field(default=0.5, metadata={"help": "PPO: weight of the value loss."})
     cliprange_value: float = field(default=0.2, metadata={"help": "PPO: clip range of the value update."})
+    cpu_threads: int | None = field(default=None, metadata={"help": "torch threads per process on a machine without CUDA; default: the cores this process may use divided by the processes on this machine (accelerate launch sets OMP_NUM_THREADS=1 where it counts one physical core, which halves the speed of 2 hyperthreads)."})
     # -- model -----------------------------------------------------------------------------------
     use_lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter (PEFT); false = full fine-tuning."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
@@ -67,6 +68,7 @@ class MemRLConfig(GRPOConfig):
             # Several processes on a CPU-only machine join over gloo only in accelerate's CPU mode.
             self.use_cpu = True
             os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+            torch.set_num_threads(self.cpu_threads if (self.cpu_threads or 0) > 0 else cpu_threads_per_process())
         if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
             # Non-reentrant checkpointing: the reentrant kind marks shared parameters ready twice
             # under DDP when one forward feeds two heads (PPO's policy and value).
@@ -77,6 +79,7 @@ class MemRLConfig(GRPOConfig):
             self.ddp_find_unused_parameters = False
         super().__post_init__()
         rules = [
+            (self.cpu_threads is None or self.cpu_threads >= 1, f"cpu_threads ({self.cpu_threads}) must be at least 1"),
             (self.algorithm in ("grpo", "ppo"), f"algorithm ({self.algorithm!r}) must be 'grpo' or 'ppo'"),
             (self.loss_type in ("dapo", "bnpo", "cispo"), f"loss_type ({self.loss_type!r}) must be a token-normalised loss (dapo, bnpo, cispo): per-row losses (grpo, dr_grpo, sapo, luspo) over-weight episodes with many segments and are skewed by the zero-mask padding rows"),
             (self.loss_aggregation in ("token", "trajectory"), f"loss_aggregation ({self.loss_aggregation!r}) must be 'token' or 'trajectory'"),
@@ -109,3 +112,9 @@ def _mapping(value: Any, name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UserError(f"{name} must be a mapping, got {type(value).__name__}")
     return dict(value)
+
+
+def cpu_threads_per_process() -> int:
+    """The cores this process may use, shared evenly by the processes on this machine."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))

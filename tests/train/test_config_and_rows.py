@@ -17,6 +17,31 @@ def test_yaml_sets_defaults_and_flags_override(tmp_path):
     assert config.num_generations == 4 and config.learning_rate == 0.5 and config.loss_type == "dapo"
 
 
+def test_cpu_threads_undo_accelerates_one_thread_default(tmp_path, monkeypatch):
+    # accelerate launch sets OMP_NUM_THREADS=1 where it counts one physical core; the config
+    # gives each process its share of the cores instead, or exactly cpu_threads.
+    import torch
+
+    from memrl.train.config import cpu_threads_per_process
+
+    if torch.cuda.is_available():
+        pytest.skip("cpu_threads applies on machines without CUDA")
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "1")
+        parse_config(["--output_dir", str(tmp_path), "--report_to", "none"])
+        assert torch.get_num_threads() == cpu_threads_per_process() == len(__import__("os").sched_getaffinity(0))
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", "64")
+        assert cpu_threads_per_process() == 1  # never zero threads
+        parse_config(["--output_dir", str(tmp_path), "--report_to", "none", "--cpu_threads", "1"])
+        assert torch.get_num_threads() == 1
+        with pytest.raises(UserError, match="cpu_threads"):
+            parse_config(["--output_dir", str(tmp_path), "--cpu_threads", "0"])
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_unknown_yaml_key_is_rejected(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("num_generationz: 4\n")
