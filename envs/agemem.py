@@ -29,7 +29,8 @@ INSTRUCTIONS = (
 STAGE_HINTS = {
     1: "Store the facts you may need later with Add_memory.",
     2: "Your context holds at most {budget} words. Drop or summarise notes you do not need "
-       "(Filter_context, Summary_context) and record corrections with Update_memory.",
+       "(Filter_context, Summary_context) and record corrections (Add_memory, or Update_memory "
+       "with an id you can see).",
     3: "Answer the question. Use Retrieve_memory to look up what you stored.",
 }
 DEFAULT_WEIGHTS = {"task": 1 / 3, "context": 1 / 3, "memory": 1 / 3}
@@ -270,8 +271,10 @@ class AgeMemEnv(MemoryEnv):
 
     # -- a scripted expert (demonstrations for the SFT warm start) ------------------------------
     def expert_reply(self) -> str:
-        """What a good agent writes now: store every fact; record the correction and summarise
-        the notes down to it; retrieve, then answer. Deterministic in the task."""
+        """What a good agent writes now, from what it can see: store every fact; record the
+        correction and summarise the notes down to it; retrieve, then answer. Deterministic in
+        the task. With one turn per stage the stored ids are out of sight in stage 2, so the
+        correction is added beside the stale fact (R_memory's no-stale quarter is then lost)."""
         call = lambda name, **args: render_tool_call(ToolCall(name, args))  # noqa: E731
         if self.stage == 1:
             calls = [call("Add_memory", content=f) for f in self.task["facts"]]
@@ -279,8 +282,11 @@ class AgeMemEnv(MemoryEnv):
         if self.stage == 2:
             corrections = [p for p in (canonical(n) for n in self.task["notes"]) if p is not None]
             calls = []
+            shown = " ".join(m.content for m in self.context.messages)
             for key, fact in corrections:
-                entry = next((e for e in self.memory.entries() if self.fact_key(e.content) == key), None)
+                # Only an id the agent can see now: stage 1's "stored as m3" replies were cleared
+                # with its context, so without a retrieval in this stage the correction is added.
+                entry = next((e for e in self.memory.entries() if self.fact_key(e.content) == key and f"[{e.id}]" in shown), None)
                 calls.append(call("Update_memory", memory_id=entry.id, content=fact) if entry else call("Add_memory", content=fact))
             summary = " ".join(fact for _, fact in corrections) or "Nothing important."
             calls.append(call("Summary_context", span="all", summary=summary))
