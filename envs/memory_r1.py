@@ -325,7 +325,8 @@ class MemoryR1ManagerEnv(MemoryEnv):
         for q in self.questions:
             pred = self.answerer(q["question"], [e.content for e, _ in self._lookup(q["question"], self.answer_top_k)])
             scores = score_answer(pred, q["answer"], q["category"])
-            rows.append({"category": q["category"], "answer": pred, **{m: getattr(scores, m) for m in METRICS}})
+            rows.append({"category": q["category"], "category_name": CATEGORIES.get(q["category"], str(q["category"])),
+                         "answer": pred, **{m: getattr(scores, m) for m in METRICS}})
         score = sum(r[self.metric] for r in rows) / len(rows)
         table = category_table(rows)
         self.outcome.update({m: table["all"][m] for m in METRICS}, score=score, success=score >= 0.5, n_questions=len(rows),
@@ -468,5 +469,8 @@ class MemoryR1AnswerEnv(MemoryEnv):
         selected = [i for i in re.findall(r"m\d+", listed.group(1)) if i in shown] if listed else []
         score = getattr(scores, self.metric)
         self.outcome.update(answer=answer, gold=self.task["answer"], category=self.task["category"], score=score,
-                            success=scores.em == 1.0, f1=scores.f1, em=scores.em, bleu1=scores.bleu1, selected=selected)
+                            success=scores.em == 1.0, f1=scores.f1, em=scores.em, bleu1=scores.bleu1, selected=selected,
+                            per_question=[{"category": self.task["category"],
+                                           "category_name": CATEGORIES.get(self.task["category"], str(self.task["category"])),
+                                           **{m: getattr(scores, m) for m in METRICS}}])
         return score

@@ -132,7 +132,7 @@ def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
 
 def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None) -> None:
     from memrl.eval.plots import plot_context_vs_size, plot_learning_curve, plot_scores
-    from memrl.eval.report import print_table, results_table
+    from memrl.eval.report import category_table, print_table, results_table
 
     out.mkdir(parents=True, exist_ok=True)
     result.to_json(out / "results.json")
@@ -145,6 +145,8 @@ def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None
         if log_rows is not None and plot_learning_curve(log_rows, out / "learning_curve.png"):
             written.append("learning_curve.png")
     print_table(results_table(result))
+    if (categories := category_table(result)) is not None:
+        print_table(categories)
     print(f"wrote {', '.join(written)} to {out}")
 
 

@@ -43,7 +43,28 @@ def episode_record(t: Trajectory, size: float | None) -> dict[str, Any]:
         "memory_ops": dict(m.get("memory_ops", {})),
         "truncated": m["truncated"],
         "wall_s": m["wall_s"],
+        # Per-question scores of an episode that asks several (LoCoMo: category, f1, em, bleu1).
+        "per_question": [_numeric(q) for q in t.outcome.get("per_question", [])],
     }
+
+
+def _numeric(question: dict[str, Any]) -> dict[str, Any]:
+    keep = {"category", "category_name"}
+    return {k: v for k, v in question.items() if k in keep or (isinstance(v, (int, float)) and not isinstance(v, bool))}
+
+
+def by_category(records: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Every metric's mean per question category and over all questions (``"all"``), pooled over
+    episodes question by question (so an episode with 30 questions weighs 30), with ``n``."""
+    questions = [q for r in records for q in r.get("per_question", [])]
+    groups: dict[str, list[dict[str, Any]]] = {"all": questions} if questions else {}
+    for q in questions:
+        groups.setdefault(str(q.get("category_name", q.get("category", "-"))), []).append(q)
+    table = {}
+    for name, group in groups.items():
+        metrics = sorted({k for q in group for k in q if k not in ("category", "category_name")})
+        table[name] = {m: fmean(q[m] for q in group if m in q) for m in metrics} | {"n": float(len(group))}
+    return table
 
 
 def policy_row(policy: str, kind: str, mode: str, env_id: str, trajs: list[Trajectory],
@@ -62,5 +83,7 @@ def policy_row(policy: str, kind: str, mode: str, env_id: str, trajs: list[Traje
     row.update({k: v for k, v in summary.items() if k not in ("episodes", "success_rate")})
     row["context/mean_tokens"] = fmean(r["mean_context_tokens"] for r in records)
     row["time/wall_s"] = wall_s
+    if categories := by_category(records):
+        row["by_category"] = categories
     row["episodes_detail"] = records
     return row

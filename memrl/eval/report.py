@@ -52,6 +52,22 @@ def results_table(result: EvalResult) -> Table:
     return table
 
 
+def category_table(result: EvalResult) -> Table | None:
+    """Per-question metrics by category (LoCoMo's F1 / BLEU-1 / EM), one line per (env, policy, category)."""
+    rows = [r for r in result.rows if r.get("by_category")]
+    if not rows:
+        return None
+    metrics = sorted({m for r in rows for c in r["by_category"].values() for m in c if m != "n"})
+    table = Table(title="per question, by category")
+    for name in ("env", "policy", "category", "questions", *metrics):
+        table.add_column(escape(name), overflow="fold")
+    for r in rows:
+        for name, values in sorted(r["by_category"].items(), key=lambda kv: (kv[0] == "all", kv[0])):
+            table.add_row(escape(r["env"]), escape(r["policy"]), escape(name), _num(values.get("n"), 0),
+                          *[_num(values.get(m)) for m in metrics])
+    return table
+
+
 def compare_table(a: EvalResult, b: EvalResult, name_a: str, name_b: str) -> Table:
     """Scores of both results per (env, policy), and B − A paired over the tasks both played."""
     table = Table(title=f"A = {name_a}   B = {name_b}")

@@ -34,7 +34,7 @@ class EvalResult:
 
     def to_csv(self, path: str | Path) -> None:
         """One line per (policy, env); per-episode detail stays in the JSON."""
-        flat = [{k: v for k, v in r.items() if k != "episodes_detail"} for r in self.rows]
+        flat = [{k: v for k, v in r.items() if k not in ("episodes_detail", "by_category")} | _category_columns(r) for r in self.rows]
         extra = sorted({k for r in flat for k in r} - set(LEAD))
         for r in flat:
             # A policy that never deleted (or was never truncated) did so 0 times: write 0, not a
@@ -76,3 +76,9 @@ def add_paired_differences(rows: list[dict[str, Any]], base: str) -> None:
         mine, theirs = paired_scores(r, ref)
         if mine:
             r["diff_vs_base"], r["diff_ci_low"], r["diff_ci_high"] = paired_bootstrap_ci(mine, theirs)
+
+
+def _category_columns(row: dict[str, Any]) -> dict[str, float]:
+    """``by_category`` flattened for the CSV: ``<metric>/<category>`` columns (``n/<category>``: questions)."""
+    return {f"{metric}/{name}": value for name, metrics in row.get("by_category", {}).items()
+            for metric, value in metrics.items()}

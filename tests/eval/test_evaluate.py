@@ -127,3 +127,25 @@ def test_rows_report_mean_and_peak_context(tokenizer, tasks):
     backend = make_backend("scripted", tokenizer=tokenizer, policy=oracle(tasks))
     row = evaluate({"base": backend}, [ENV], episodes=6, baselines="none").row("base", ENV)
     assert 0 < row["context/mean_tokens"] < row["context/peak_tokens_mean"] <= row["context/peak_tokens"]
+
+
+def test_questions_are_pooled_by_category_across_episodes(tokenizer, tmp_path):
+    # Memory-R1's manager scores ~20 questions an episode: the table pools them question by
+    # question, so each category's mean is over its questions, not a mean of episode means.
+    from memrl.envs.locomo import CATEGORIES
+
+    env = "memrl/MemoryR1-Manager-v0"
+    result = evaluate({"base": make_backend("scripted", tokenizer=tokenizer, policy=lambda prompt: "OK")}, [env],
+                      episodes=3, baselines="heuristic")
+    heuristic = result.row("heuristic", env)
+    questions = [q for e in heuristic["episodes_detail"] for q in e["per_question"]]
+    table = heuristic["by_category"]
+    assert table["all"]["n"] == len(questions) > 3
+    for number, name in CATEGORIES.items():
+        mine = [q["f1"] for q in questions if q["category"] == number]
+        if mine:
+            assert table[name]["n"] == len(mine) and table[name]["f1"] == pytest.approx(sum(mine) / len(mine))
+    assert 0 < table["all"]["f1"] <= 1 and set(table["all"]) == {"f1", "em", "bleu1", "n"}
+    result.to_csv(tmp_path / "r.csv")
+    header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
+    assert "f1/all" in header and "bleu1/all" in header and "by_category" not in header
