@@ -149,3 +149,24 @@ def test_questions_are_pooled_by_category_across_episodes(tokenizer, tmp_path):
     result.to_csv(tmp_path / "r.csv")
     header = (tmp_path / "r.csv").read_text().splitlines()[0].split(",")
     assert "f1/all" in header and "bleu1/all" in header and "by_category" not in header
+
+
+def test_bench_eval_gain_passes_a_real_gain_and_fails_none(tokenizer, tasks, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("eval_gain", Path(__file__).parents[2] / "bench" / "eval_gain.py")
+    eval_gain = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(eval_gain)
+    policies = {
+        "base": make_backend("scripted", tokenizer=tokenizer, policy=oracle(tasks, correct=False)),
+        "trained": make_backend("scripted", tokenizer=tokenizer, policy=oracle(tasks)),
+        "same": make_backend("scripted", tokenizer=tokenizer, policy=oracle(tasks, correct=False)),
+    }
+    evaluate(policies, [ENV], episodes=6, baselines="none").to_json(tmp_path / "results.json")
+    assert eval_gain.main([str(tmp_path / "results.json")]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "paired_gain=1.0000"
+    assert eval_gain.main([str(tmp_path / "results.json"), "--policy", "same"]) == 1  # no gain: exit 1
+    assert capsys.readouterr().out.splitlines()[-1] == "paired_gain=0.0000"
+    assert eval_gain.main([str(tmp_path / "results.json"), "--policy", "nope"]) == 2
+    assert "policies there: base, trained, same" in capsys.readouterr().err
