@@ -223,6 +223,13 @@ class AgeMemEnv(MemoryEnv):
             info["outcome"] = dict(self.outcome)
         return messages, reward, terminated, truncated, info
 
+    def cut(self, reason: str) -> float:
+        """The rollout engine ended the episode at a token limit: scored as a turn limit (no answer, -1)."""
+        self.done = True
+        reward = self._score(None, truncated=True)
+        self.outcome["truncated"] = reason
+        return reward
+
     def finish(self, answer: str) -> float:
         # An answer before the question ends the episode as a wrong answer (R_task = 0).
         return self._score(answer if self.stage == 3 else None)

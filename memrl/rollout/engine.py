@@ -293,6 +293,10 @@ class RolloutEngine:
     def _end(self, e: _Episode, reason: str | None, info: dict[str, Any] | None = None) -> None:
         e.done = True
         env, traj = e.env, e.traj
+        if reason in ("context_limit", "episode_token_limit") and not getattr(env, "done", True) and hasattr(env, "cut"):
+            # The engine, not the env, ended it: an env that scores its ends (AgeMem's turn-limit
+            # penalty and components) scores this one too, so no reward plugin finds it unscored.
+            traj.env_reward += float(env.cut(reason) or 0.0)
         traj.outcome = dict(getattr(env, "outcome", {}) or {})
         traj.reward = traj.env_reward
         policy = sum(s.policy_tokens for s in traj.segments)

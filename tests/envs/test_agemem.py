@@ -192,3 +192,21 @@ def test_reward_plugins_hand_over_each_component_and_fail_loudly_elsewhere():
     assert set(out.components) == {"agemem_task", "agemem_context", "agemem_memory", "agemem_penalty"}
     with pytest.raises(RewardError, match="agemem_task"):
         rewards(["x"], outcome=[{"score": 1.0}])
+
+
+def test_an_episode_the_engine_cuts_is_scored_like_a_turn_limit():
+    # A token limit ends the episode in the engine; the agemem_* plugins still find components.
+    from memrl.models.tiny import tiny_tokenizer
+    from memrl.rollout import make_backend
+    from memrl.rollout.engine import RolloutEngine, RolloutLimits
+    from memrl.rewards.agemem import agemem_penalty, agemem_task
+
+    tok = tiny_tokenizer()
+    env = make("memrl/AgeMem-v0")
+    task = env.make_tasks("test", 1, 0)[0]
+    backend = make_backend("scripted", tokenizer=tok, policy=lambda prompt: "<think>" + "word " * 400)
+    engine = RolloutEngine(backend, limits=RolloutLimits(max_new_tokens=64, max_episode_tokens=100))
+    (traj,) = engine.rollout(lambda: make("memrl/AgeMem-v0"), [task])
+    assert traj.metrics["truncated"] == "episode_token_limit"
+    assert agemem_task([None], [traj.outcome]) == [0.0] and agemem_penalty([None], [traj.outcome])[0] <= -1.0
+    assert traj.reward == traj.outcome["reward"] < 0
