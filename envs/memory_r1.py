@@ -166,6 +166,12 @@ def _conversations(source: str, split: str, n: int, seed: int, sessions: int | N
     return [w for w in windows if w["qa"]][:n]
 
 
+def question_row(category: int, scores: Any) -> dict[str, Any]:
+    """One scored question as ``memrl eval`` pools it by category (``per_question`` rows)."""
+    return {"category": category, "category_name": CATEGORIES.get(category, str(category)),
+            **{m: getattr(scores, m) for m in METRICS}}
+
+
 def _check(source: str, metric: str, categories: Any) -> tuple[int, ...]:
     if source not in SOURCES:
         raise UserError(f"source {source!r} must be one of {', '.join(SOURCES)}")
@@ -325,8 +331,7 @@ class MemoryR1ManagerEnv(MemoryEnv):
         for q in self.questions:
             pred = self.answerer(q["question"], [e.content for e, _ in self._lookup(q["question"], self.answer_top_k)])
             scores = score_answer(pred, q["answer"], q["category"])
-            rows.append({"category": q["category"], "category_name": CATEGORIES.get(q["category"], str(q["category"])),
-                         "answer": pred, **{m: getattr(scores, m) for m in METRICS}})
+            rows.append({**question_row(q["category"], scores), "answer": pred})
         score = sum(r[self.metric] for r in rows) / len(rows)
         table = category_table(rows)
         self.outcome.update({m: table["all"][m] for m in METRICS}, score=score, success=score >= 0.5, n_questions=len(rows),
@@ -470,7 +475,5 @@ class MemoryR1AnswerEnv(MemoryEnv):
         score = getattr(scores, self.metric)
         self.outcome.update(answer=answer, gold=self.task["answer"], category=self.task["category"], score=score,
                             success=scores.em == 1.0, f1=scores.f1, em=scores.em, bleu1=scores.bleu1, selected=selected,
-                            per_question=[{"category": self.task["category"],
-                                           "category_name": CATEGORIES.get(self.task["category"], str(self.task["category"])),
-                                           **{m: getattr(scores, m) for m in METRICS}}])
+                            per_question=[question_row(self.task["category"], scores)])
         return score
