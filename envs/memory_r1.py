@@ -18,11 +18,11 @@ import random
 import re
 from typing import Any, Callable
 
-from memrl.actions import Action
+from memrl.actions import Action, ToolCall, render_tool_call
 from memrl.env.base import MemoryEnv
 from memrl.env.splits import check_split, generate_split
 from memrl.env.tools import tool
-from memrl.envs.dialogues import fact_subject, make_conversation
+from memrl.envs.dialogues import fact_subject, is_drop, make_conversation
 from memrl.envs.locomo import (ANSWERABLE, CATEGORIES, category_table, load_locomo, paper_split, score_answer,
                                session_day, session_windows)
 from memrl.errors import UserError
@@ -292,11 +292,28 @@ class MemoryR1ManagerEnv(MemoryEnv):
         for fact in turn["facts"]:
             for entry, _ in self._lookup(fact, self.top_k):
                 seen.setdefault(entry.id, entry.content)
-        related = "\n".join(f"[{i}] {c}" for i, c in list(seen.items())[: 2 * self.top_k]) or "(none)"
+        self.shown = dict(list(seen.items())[: 2 * self.top_k])
+        related = "\n".join(f"[{i}] {c}" for i, c in self.shown.items()) or "(none)"
         self.start_stage(("system", self.system_prompt(MANAGER_INSTRUCTIONS)),
                          ("user", f"Dialogue turn ({session_day(date)}) {turn['speaker']}: {turn['text']}\n\n"
                                   f"New facts:\n{facts}\n\nRelated memories:\n{related}\n\n"
                                   f"Call one tool per fact ({len(turn['facts'])} in all)."))
+
+    def expert_reply(self) -> str:
+        """What a careful manager writes now, from what it can see: ADD a new subject, UPDATE the
+        shown memory on the same subject when it changes, DELETE it when it is given up (NOOP when
+        there is nothing to delete). It is the Mem0 rule: its bank is :func:`heuristic_bank`."""
+        if self.memory_mode != "agent" or self.position >= len(self.steps):
+            return "OK"
+        calls = []
+        for fact in self.steps[self.position][1]["facts"]:
+            same = next((i for i, c in self.shown.items() if memory_key(c) == memory_key(fact)), None)
+            if is_drop(fact):
+                calls.append(ToolCall("DELETE", {"memory_id": same}) if same else ToolCall("NOOP", {}))
+            else:
+                calls.append(ToolCall("UPDATE", {"memory_id": same, "content": fact}) if same
+                             else ToolCall("ADD", {"content": fact}))
+        return "".join(render_tool_call(c) for c in calls)
 
     def _lookup(self, query: str, top_k: int) -> tuple:
         """The store's top-k hits, not counted as a retrieve: memory/ops/* counts the policy's operations."""
@@ -465,6 +482,17 @@ class MemoryR1AnswerEnv(MemoryEnv):
         shown = task["memories"] if self.memory_mode == "agent" else []
         bank = "\n".join(f"[{m['id']}] {m['content']}" for m in shown) or "(no memories)"
         self.context.append("user", f"Memories:\n{bank}\n\nQuestion: {task['question']}", pinned=True)
+
+    def expert_reply(self) -> str:
+        """What a good answer agent writes, knowing the gold answer: the shown memories that hold
+        an answer word as the relevant ones, then the answer (the not-mentioned phrase for an
+        adversarial question). It teaches the format, not the reading."""
+        category, gold = self.task["category"], str(self.task["answer"])
+        answer = NOT_MENTIONED if category == 5 else gold.split(";")[0].strip()
+        words = set(_content_words(answer)) if category != 5 else set()
+        shown = self.task["memories"] if self.memory_mode == "agent" else []
+        relevant = [m["id"] for m in shown if words & set(_content_words(m["content"]))]
+        return f"<think>Relevant: [{', '.join(relevant[:5])}]</think>\n<answer>{answer}</answer>"
 
     def finish(self, answer: str) -> float:
         scores = score_answer(answer, self.task["answer"], self.task["category"])

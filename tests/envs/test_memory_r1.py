@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import statistics
 
 import pytest
@@ -63,6 +64,51 @@ def test_careful_manager_beats_add_only_which_beats_noop(tasks):
              [("careful", careful), ("add", add_everything), ("noop", noop)]}
     # UPDATE/DELETE matter: a bank with stale facts answers "now" and adversarial questions wrong.
     assert score["careful"] > score["add"] + 0.1 > score["noop"] + 0.2, score
+
+
+def test_the_manager_expert_uses_only_shown_ids_and_matches_the_careful_manager(tasks):
+    env = make(MANAGER)
+    expert = [play(env, lambda e: e.expert_reply(), t) for t in tasks]
+    careful_scores = [play(env, careful, t) for t in tasks]
+    # The expert sees only the related memories the prompt shows; the careful policy reads the whole
+    # store. On these tasks the same-subject memory is always among those shown.
+    assert statistics.mean(expert) == pytest.approx(statistics.mean(careful_scores))
+    assert statistics.mean(expert) > 0.85
+    env.reset(seed=0, options={"task": tasks[0]})
+    while not env.done:
+        reply = env.expert_reply()
+        shown = env.context.to_messages()[-1]["content"]
+        for memory_id in re.findall(r'"memory_id": "(m\d+)"', reply):
+            assert f"[{memory_id}]" in shown
+        env.step(reply)
+    assert set(env.outcome["bank"]) == set(heuristic_bank(tasks[0]))
+
+
+def test_the_answer_expert_teaches_the_format_and_scores_high():
+    env = make(ANSWER)
+    scores = []
+    for task in env.make_tasks("test", 30, seed=0):
+        env.reset(seed=0, options={"task": task})
+        reply = env.expert_reply()
+        assert reply.startswith("<think>Relevant: [") and "<answer>" in reply
+        _, reward, term, _, info = env.step(reply)
+        assert term and set(info["outcome"]["selected"]) <= {m["id"] for m in task["memories"]}
+        scores.append(reward)
+    assert statistics.mean(scores) > 0.9, scores
+
+
+def test_both_memory_r1_envs_give_sft_warm_start_demonstrations(tasks):
+    from memrl.train.warmstart import expert_demonstrations
+
+    manager = expert_demonstrations(lambda: make(MANAGER), tasks[:2])
+    assert len(manager) == sum(len(make_steps(t)) for t in tasks[:2])
+    assert all(r["completion"][0]["content"].startswith("<tool_call>") for r in manager)
+    answer = expert_demonstrations(lambda: make(ANSWER), make(ANSWER).make_tasks("train", 3, seed=0))
+    assert len(answer) == 3 and "<answer>" in answer[0]["completion"][0]["content"]
+
+
+def make_steps(task):
+    return [t for s in task["sessions"] for t in s["turns"] if t["facts"]]
 
 
 def test_reward_comes_at_the_end_and_every_turn_is_a_new_segment(tasks):
