@@ -40,13 +40,21 @@ from memrl.train.recipe import CPU_COMMON, run_recipe
 CPU_DEFAULTS = dict(
     CPU_COMMON,
     env_id="memrl/MemoryR1-Manager-v0",
-    env_kwargs={"sessions": 2},  # about four manager decisions per episode: small enough for a CPU
+    # About four manager decisions per episode: small enough for a CPU. Compact tool list: the JSON
+    # schemas would be most of every decision's prompt.
+    env_kwargs={"sessions": 2, "tool_prompt": "compact"},
     output_dir="runs/memory_r1",
-    max_steps=20,
+    # The base model does not write tool calls, so every GRPO group would score the same (no
+    # gradient): a warm start on the scripted careful manager first, as for AgeMem.
+    sft_warm_start_episodes=40,
+    sft_epochs=1.0,
+    sft_learning_rate=1e-3,
+    max_steps=3,
+    temperature=0.8,
     max_new_tokens_per_turn=96,
     max_context_tokens=1536,
     max_episode_tokens=1024,
-    save_steps=10,
+    save_steps=2,
 )
 
 if __name__ == "__main__":
