@@ -15,7 +15,10 @@
         --env_kwargs '{"source": "locomo"}' --max_context_tokens 4096
 
 Hardware: the CPU default trains a LoRA on the embedded SmolLM2-135M-Instruct over generated
-two-session dialogues (minutes per step on 2 cores); the paper's setting needs one GPU with vLLM.
+two-session dialogues: an SFT warm start on 40 episodes of the scripted careful manager
+(``expert_reply``: 160 decisions, 20 steps), then 3 GRPO steps; its wall time on 2 cores is not
+measured yet. The paper's setting needs one GPU with vLLM (and no warm start: add
+``--sft_warm_start_episodes 0``, as Memory-R1 trains from the instruct model).
 The manager is rewarded by a frozen answer agent: the deterministic extractive one by default,
 or an LLM (``--env_kwargs '{"answerer": "llm", "answerer_model": "<path or hub id>"}'``). The
 answer agent reads the Mem0-style heuristic bank (``"bank": "facts"`` for every extracted fact).
