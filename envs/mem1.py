@@ -72,6 +72,19 @@ class MEM1Env(MultiObjectiveQAEnv):
             self._rebuild(keep_reply=self.memory_mode == "agent")
         return False
 
+    def expert_reply(self) -> str:
+        """A careful MEM1 agent (``expert_reading``): its state lists every answer found so far and
+        the next question to search; it answers when every question has been searched."""
+        known = self.expert_reading()
+        lines = [f"Q{i}: {known[i]}" for i in sorted(known)]
+        todo = self.expert_todo(known)
+        if not todo:
+            state = "\n".join(lines + ["All questions searched."])
+            answers = "; ".join(known[i] for i in range(1, len(self.task["questions"]) + 1))
+            return f"<internal_state>\n{state}\n</internal_state>\n<answer>{answers}</answer>"
+        state = "\n".join(lines + [f"Next: search for Q{todo[0]}."])
+        return f"<internal_state>\n{state}\n</internal_state>\n<search>{self.task['questions'][todo[0] - 1]}</search>"
+
     def _rebuild(self, keep_reply: bool) -> None:
         """[pinned task, the latest reply (agent mode), the observations after it]: MEM1's context."""
         messages = self.context.messages

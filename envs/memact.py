@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from memrl.actions import Protocol
+from memrl.actions import Protocol, ToolCall, render_tool_call
 from memrl.env.tools import tool
 from memrl.errors import UserError
 
@@ -107,6 +107,21 @@ class MemActEnv(MultiObjectiveQAEnv):
             else:
                 out.append({"role": m.role, "content": f"[{m.id}] {m.content}"})
         return out
+
+    def expert_reply(self) -> str:
+        """A careful MemAct agent (``expert_reading``): before each new search it prunes every
+        earlier call, result and memory note and writes the answers so far as the memory (when the
+        prune tool is shown); it answers when every question has been searched."""
+        known = self.expert_reading()
+        todo = self.expert_todo(known)
+        if not todo:
+            return "FINAL_ANSWER: " + "; ".join(known[i] for i in range(1, len(self.task["questions"]) + 1))
+        reply = ""
+        stale = [m.id for m in self.context.messages if not m.pinned]
+        if stale and "prune_context" in self.tool_specs:
+            memory = "; ".join(f"Q{i}: {known[i]}" for i in sorted(known))
+            reply = render_tool_call(ToolCall("prune_context", {"memory": memory, "delete_ids": stale}))
+        return reply + render_tool_call(ToolCall("search", {"query": self.task["questions"][todo[0] - 1]}))
 
     @tool
     def prune_context(self, memory: str, delete_ids: list[int]) -> str:

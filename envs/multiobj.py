@@ -21,14 +21,16 @@ from __future__ import annotations
 import functools
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
+from memrl.actions import parse_action
 from memrl.env.base import MemoryEnv
 from memrl.env.splits import check_split, generate_split, split_of
 from memrl.env.tools import tool
 from memrl.errors import UserError
-from memrl.scoring.text import exact_match, split_answers
+from memrl.scoring.text import exact_match, normalize, split_answers
 
 from memrl.envs.search import Corpus, load_jsonl_corpus
 
@@ -37,6 +39,8 @@ MAX_OBJECTIVES = 16
 ANSWER_SEP = ";"
 HOTPOT_FILE = "hotpotqa/hotpot_dev_distractor_first100_hf_format.json"
 DISTRACTOR_PEOPLE = 4  # per task, besides the N people asked about
+NOT_FOUND = "unknown"  # the scripted expert's answer for a question its search did not answer
+_NOTE = re.compile(r"\bQ(\d+): ([^\n;\"]+)")  # "Q2: Orinth" in a state, a memory note or a prune call
 
 
 def default_data_dir() -> Path:
@@ -233,6 +237,41 @@ class MultiObjectiveQAEnv(MemoryEnv):
         if self.corpus is not None:
             self.corpus.close()
         super().close()
+
+    # -- a scripted expert (demonstrations for the SFT warm start) ------------------------------
+    def expert_reading(self) -> dict[int, str]:
+        """What the current context tells a careful reader, by question number: the answers it
+        wrote down (``Qi: answer`` in a state, a memory note or a prune call) and, for each search
+        of a question's own text, the gold answer when the result shows it, else ``NOT_FOUND``.
+
+        Only what the context shows counts: in MEM1 mode an answer is kept only if the previous
+        reply wrote it into its state, and a search whose results miss the answer finds nothing
+        (a multi-hop HotpotQA question is often not answered by one search). The experts teach the
+        format and the bookkeeping; they search each question's text once, in order.
+        """
+        asked, golds = [q.strip() for q in self.task["questions"]], self.task["answers"]
+        known: dict[int, str] = {}
+        pending: list[int | None] = []  # the question each result still to come answers (None: not a search)
+        for message in self.context.messages:
+            if message.pinned:
+                continue
+            if message.role == "assistant":
+                known.update((int(i), a.strip()) for i, a in _NOTE.findall(message.content))
+                calls = parse_action(message.content, self.tool_specs, self.protocol).tool_calls
+                pending = [asked.index(query) + 1 if c.name == "search" and (query := str(c.arguments.get("query", "")).strip()) in asked
+                           else None for c in calls]
+                continue
+            if message.content.startswith("[memory]"):  # MemAct's note, written before the prune's result
+                known.update((int(i), a.strip()) for i, a in _NOTE.findall(message.content))
+            elif pending:
+                i = pending.pop(0)
+                if i is not None:
+                    gold = golds[i - 1]
+                    known[i] = gold if f" {normalize(gold)} " in f" {normalize(message.content)} " else NOT_FOUND
+        return known
+
+    def expert_todo(self, known: dict[int, str]) -> list[int]:
+        return [i for i in range(1, len(self.task["questions"]) + 1) if i not in known]
 
     @tool
     def search(self, query: str, top_k: int = 3) -> str:

@@ -10,7 +10,9 @@
 
 Hardware: the default runs on 2 CPU cores with the embedded SmolLM2-135M-Instruct + LoRA on
 generated 2-objective tasks (fictional people, BM25 search over their documents; no data needed):
-minutes a step, 20 steps, saved to `runs/mem1/final`. The GPU line is MEM1's setting: train on
+an SFT warm start on 40 episodes of the scripted expert (``expert_reply``: searches each question
+once, keeps the answers found in its internal state, answers; 120 turns), then 3 PPO steps, saved
+to `runs/mem1/final`; its wall time on 2 cores is not measured yet. The GPU line is MEM1's setting: train on
 2-objective HotpotQA (`../shared/data/hotpotqa`), evaluate up to 16 objectives.
 
 Expected result: the run prints the `memrl eval` command for the adapter against the untrained
@@ -40,11 +42,18 @@ CPU_DEFAULTS = dict(
     env_kwargs={"n_objectives": 2, "source": "synthetic"},
     algorithm="ppo",
     output_dir="runs/mem1",
-    max_steps=20,
+    # The untrained SmolLM2-135M writes no valid state/search/answer turn (every reward 0: no
+    # advantage, no gradient), so RL starts from a short SFT on the env's scripted expert (searches
+    # each question once, keeps what it found, answers), as for AgeMem.
+    sft_warm_start_episodes=40,
+    sft_epochs=1.0,
+    sft_learning_rate=1e-3,
+    max_steps=3,
+    temperature=0.8,
     max_new_tokens_per_turn=96,
     max_context_tokens=1536,
     max_episode_tokens=1024,
-    save_steps=10,
+    save_steps=2,
 )
 
 if __name__ == "__main__":

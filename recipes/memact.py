@@ -9,8 +9,10 @@
         --max_episode_tokens 16384 --num_generations 8 --per_device_train_batch_size 8 --max_steps 300
 
 Hardware: the default runs on 2 CPU cores with the embedded SmolLM2-135M-Instruct + LoRA on
-generated 2-objective tasks with the compact tool prompt: minutes a step, 20 steps, saved to
-`runs/memact/final`. The GPU line uses HotpotQA paragraphs (`../shared/data/hotpotqa`).
+generated 2-objective tasks with the compact tool prompt: an SFT warm start on 40 episodes of
+the scripted expert (``expert_reply``: before each new search it prunes the earlier calls and
+results and writes the answers so far as the memory; 120 turns), then 3 DCPO steps, saved to
+`runs/memact/final`; its wall time on 2 cores is not measured yet. The GPU line uses HotpotQA paragraphs (`../shared/data/hotpotqa`).
 
 Expected result: the run prints the `memrl eval` command for the adapter against the untrained
 base and the full-context baseline (`memory_mode="full_context"`: no prune tool) on held-out
@@ -38,11 +40,18 @@ CPU_DEFAULTS = dict(
     env_kwargs={"n_objectives": 2, "source": "synthetic", "hide_prune_fraction": 0.5, "tool_prompt": "compact"},
     algorithm="grpo",
     output_dir="runs/memact",
-    max_steps=20,
+    # The untrained SmolLM2-135M writes no valid state/search/answer turn (every reward 0: no
+    # advantage, no gradient), so RL starts from a short SFT on the env's scripted expert (searches
+    # each question once, keeps what it found, answers), as for AgeMem.
+    sft_warm_start_episodes=40,
+    sft_epochs=1.0,
+    sft_learning_rate=1e-3,
+    max_steps=3,
+    temperature=0.8,
     max_new_tokens_per_turn=96,
     max_context_tokens=1536,
     max_episode_tokens=1024,
-    save_steps=10,
+    save_steps=2,
 )
 
 if __name__ == "__main__":

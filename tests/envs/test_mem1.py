@@ -96,3 +96,43 @@ def test_benchmark_agents_solve_every_mode_and_mem1_stays_flat(monkeypatch):
         assert all(table[n][c]["em"] == 1.0 for c in bench.MODES)  # every rule scores the oracle right
     assert table[4]["mem1"]["segments"] == 5 and table[4]["memact"]["segments"] == 4 and table[4]["full_context"]["segments"] == 1
     assert table[4]["full_context"]["peak"] > 1.8 * table[4]["mem1"]["peak"]
+
+
+def play_expert(env, task):
+    env.reset(seed=0, options={"task": task})
+    done, replies = False, []
+    while not done:
+        replies.append(env.expert_reply())
+        _, _, terminated, truncated, info = env.step(replies[-1])
+        done = terminated or truncated
+    return info["outcome"], replies
+
+
+@pytest.mark.parametrize("n", [1, 4, 16])
+def test_the_scripted_expert_carries_its_answers_in_its_state_and_solves_synthetic_tasks(n):
+    env = make("memrl/MEM1-v0", n_objectives=n)
+    for task in env.make_tasks("test", 5, seed=0):
+        outcome, replies = play_expert(env, task)
+        assert outcome["score"] == 1.0 and env.format_errors == 0 and len(replies) == n + 1
+        assert f"Q{n}: {task['answers'][-1]}" in replies[-1]  # the last state lists every answer
+
+
+def test_the_scripted_expert_knows_only_what_its_context_shows():
+    # With the reply dropped ("none") the search and its answer cannot be paired: the expert never
+    # learns an answer, searches Q1 again and runs out of turns.
+    env = make("memrl/MEM1-v0", n_objectives=2, memory_mode="none")
+    outcome, replies = play_expert(env, env.make_tasks("test", 1, seed=0)[0])
+    assert outcome.get("truncated") == "turn_limit" and all("Q1: " not in r for r in replies)
+    # A search whose results miss the answer finds nothing: the answer says "unknown".
+    env = make("memrl/MEM1-v0", n_objectives=1)
+    task = env.make_tasks("test", 1, seed=0)[0]
+    outcome, replies = play_expert(env, dict(task, documents=[d for d in task["documents"] if task["answers"][0] not in d["text"]]))
+    assert "Q1: unknown" in replies[-1] and outcome["answer"] == "unknown" and outcome["score"] == 0.0
+
+
+def test_the_scripted_expert_gives_sft_demonstrations():
+    from memrl.train.warmstart import expert_demonstrations
+
+    env = make("memrl/MEM1-v0", n_objectives=2)
+    rows = expert_demonstrations(lambda: make("memrl/MEM1-v0", n_objectives=2), env.make_tasks("train", 3, seed=0))
+    assert len(rows) == 9 and all(r["completion"][0]["content"].startswith("<internal_state>") for r in rows)

@@ -77,3 +77,38 @@ def test_full_context_has_no_prune_tool():
     env = make("memrl/MemAct-v0", memory_mode="full_context")
     m, _ = env.reset(seed=0)
     assert "prune_context" not in m[0]["content"] and "search" in env.tool_specs
+
+
+def play_expert(env, task, seed=0):
+    env.reset(seed=seed, options={"task": task})
+    done, replies = False, []
+    while not done:
+        replies.append(env.expert_reply())
+        _, _, terminated, truncated, info = env.step(replies[-1])
+        done = terminated or truncated
+    return info, replies
+
+
+def test_the_scripted_expert_prunes_before_each_new_search_and_solves_synthetic_tasks():
+    env = make("memrl/MemAct-v0", n_objectives=4)
+    for task in env.make_tasks("test", 5, seed=0):
+        info, replies = play_expert(env, task)
+        assert info["outcome"]["score"] == 1.0 and env.format_errors == 0 and len(replies) == 5
+        assert info["memory_ops"]["prune"] == 3  # before searches 2, 3 and 4
+        assert f"Q3: {task['answers'][2]}" in replies[3] and replies[-1].startswith("FINAL_ANSWER: ")
+        # After the last prune the context is the task, one memory and one search: flat.
+        assert len(env.context.messages) <= 2 + 6
+
+
+def test_the_scripted_expert_searches_without_pruning_when_the_tool_is_hidden():
+    env = make("memrl/MemAct-v0", n_objectives=3, hide_prune_fraction=1.0)
+    info, replies = play_expert(env, env.make_tasks("test", 1, seed=0)[0])
+    assert info["outcome"]["score"] == 1.0 and not any("prune_context" in r for r in replies)
+
+
+def test_the_scripted_expert_gives_sft_demonstrations():
+    from memrl.train.warmstart import expert_demonstrations
+
+    env = make("memrl/MemAct-v0", n_objectives=2)
+    rows = expert_demonstrations(lambda: make("memrl/MemAct-v0", n_objectives=2), env.make_tasks("train", 3, seed=0))
+    assert len(rows) == 9 and sum("prune_context" in r["completion"][0]["content"] for r in rows) == 3
