@@ -167,9 +167,10 @@ def _conversations(source: str, split: str, n: int, seed: int, sessions: int | N
 
 
 def question_row(category: int, scores: Any) -> dict[str, Any]:
-    """One scored question as ``memrl eval`` pools it by category (``per_question`` rows)."""
+    """One scored question as ``memrl eval`` pools it by category (``per_question`` rows);
+    ``scores`` None is a question left unanswered (0 on every metric)."""
     return {"category": category, "category_name": CATEGORIES.get(category, str(category)),
-            **{m: getattr(scores, m) for m in METRICS}}
+            **{m: getattr(scores, m) if scores is not None else 0.0 for m in METRICS}}
 
 
 def _check(source: str, metric: str, categories: Any) -> tuple[int, ...]:
@@ -478,6 +479,9 @@ class MemoryR1AnswerEnv(MemoryEnv):
         return self._stored[conversation["id"]]
 
     def begin(self, task: dict[str, Any]) -> None:
+        # An episode that ends without an answer still counts its question, as 0, in the
+        # per-category tables (else they would pool only the questions a policy answered).
+        self.outcome["per_question"] = [question_row(task["category"], None)]
         self.context.append("system", ANSWER_INSTRUCTIONS, pinned=True)
         shown = task["memories"] if self.memory_mode == "agent" else []
         bank = "\n".join(f"[{m['id']}] {m['content']}" for m in shown) or "(no memories)"

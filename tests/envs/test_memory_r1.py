@@ -230,6 +230,21 @@ def test_answer_env_scores_by_category_and_records_the_selection():
     assert reward == 1.0
 
 
+def test_an_unanswered_question_counts_as_zero_in_its_category():
+    from memrl.eval.metrics import by_category
+
+    env = make(ANSWER, max_turns=1)
+    task = next(t for t in env.make_tasks("test", 40) if t["category"] == 2)
+    env.reset(seed=0, options={"task": task})
+    *_, truncated, info = env.step("I am not sure.")  # no <answer>: the turn limit ends it
+    assert truncated and "score" not in info["outcome"]
+    assert info["outcome"]["per_question"] == [{"category": 2, "category_name": "temporal", "f1": 0.0, "em": 0.0, "bleu1": 0.0}]
+    env.reset(seed=0, options={"task": task})
+    answered = env.step(f"<answer>{task['answer']}</answer>")[-1]["outcome"]
+    pooled = by_category([{"per_question": info["outcome"]["per_question"]}, {"per_question": answered["per_question"]}])
+    assert pooled["temporal"]["n"] == 2 and pooled["temporal"]["em"] == 0.5
+
+
 def test_answer_env_none_mode_hides_the_memories():
     env = make(ANSWER, memory_mode="none")
     task = env.make_tasks("train", 1)[0]
