@@ -170,3 +170,6 @@ def test_bench_eval_gain_passes_a_real_gain_and_fails_none(tokenizer, tasks, tmp
     assert capsys.readouterr().out.splitlines()[-1] == "paired_gain=0.0000"
     assert eval_gain.main([str(tmp_path / "results.json"), "--policy", "nope"]) == 2
     assert "policies there: base, trained, same" in capsys.readouterr().err
+    assert eval_gain.main([str(tmp_path / "results.json"), "--policy", "same", "--against", "trained"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[-1] == "paired_gain=-1.0000" and "same - trained" in out[-2] and "worse" in out[-2]
