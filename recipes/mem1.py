@@ -12,7 +12,7 @@ Hardware: the default runs on 2 CPU cores with the embedded SmolLM2-135M-Instruc
 generated 2-objective tasks (fictional people, BM25 search over their documents; no data needed):
 an SFT warm start on 40 episodes of the scripted expert (``expert_reply``: searches each question
 once, keeps the answers found in its internal state, answers; 120 turns), then 3 PPO steps, saved
-to `runs/mem1/final`; its wall time on 2 cores is not measured yet. The GPU line is MEM1's setting: train on
+to `runs/mem1/final`: 16 minutes on 2 cores (measured: SFT 15 steps, PPO steps of 160-224 s). The GPU line is MEM1's setting: train on
 2-objective HotpotQA (`../shared/data/hotpotqa`), evaluate up to 16 objectives.
 
 Expected result: the run prints the `memrl eval` command for the adapter against the untrained
