@@ -3,6 +3,7 @@
     memrl eval --policy trained=runs/x/final --env memrl/FactRecall-v0 --episodes 100 \\
         --split test --task-seed 0 --training-log runs/x/log.jsonl --out runs/x/eval
     memrl eval --compare runs/a/eval/results.json runs/b/eval/results.json
+    memrl eval --show runs/x/eval/results.json        # print the tables of a finished run again
 
 Writes ``results.json`` (config, rows, every episode), ``results.csv``, ``score.png``,
 ``context_vs_size.png`` and, with ``--training-log``, ``learning_curve.png`` into ``--out``.
@@ -47,6 +48,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--compare", nargs=2, default=None, metavar=("A.json", "B.json"), help="show two results.json side by side and exit")
+    p.add_argument("--show", default=None, metavar="RESULTS.json", help="print the tables of a results.json (by category, by task size) and exit")
     p.set_defaults(func=run_eval_command)
     return p
 
@@ -55,8 +57,11 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from memrl.eval.report import compare_table, print_table
     from memrl.eval.result import EvalResult
 
+    if args.show:
+        _print_tables(_load_result(args.show))
+        return 0
     if args.compare:
-        a, b = (EvalResult.from_json(path) for path in args.compare)
+        a, b = (_load_result(path) for path in args.compare)
         print_table(compare_table(a, b, *args.compare))
         return 0
     return _evaluate(args)
@@ -132,8 +137,6 @@ def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
 
 def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None) -> None:
     from memrl.eval.plots import plot_context_vs_size, plot_learning_curve, plot_scores
-    from memrl.eval.report import category_table, print_table, results_table
-
     out.mkdir(parents=True, exist_ok=True)
     result.to_json(out / "results.json")
     result.to_csv(out / "results.csv")
@@ -144,10 +147,23 @@ def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None
         written += ["score.png", "context_vs_size.png"]
         if log_rows is not None and plot_learning_curve(log_rows, out / "learning_curve.png"):
             written.append("learning_curve.png")
-    print_table(results_table(result))
-    if (categories := category_table(result)) is not None:
-        print_table(categories)
+    _print_tables(result)
     print(f"wrote {', '.join(written)} to {out}")
+
+
+def _print_tables(result: Any) -> None:
+    from memrl.eval.report import category_table, print_table, results_table, size_table
+
+    print_table(results_table(result))
+    for table in (category_table(result), size_table(result)):
+        if table is not None:
+            print_table(table)
+
+
+def _load_result(path: str) -> Any:
+    from memrl.eval.result import EvalResult
+
+    return EvalResult.from_json(path)
 
 
 def _json_mapping(text: str | None, flag: str) -> dict[str, Any]:

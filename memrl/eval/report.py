@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from memrl.eval.result import EvalResult, paired_scores
-from memrl.eval.stats import paired_bootstrap_ci
+from memrl.eval.stats import bootstrap_ci, paired_bootstrap_ci
 
 
 def _num(value: Any, digits: int = 3) -> str:
@@ -65,6 +65,35 @@ def category_table(result: EvalResult) -> Table | None:
         for name, values in sorted(r["by_category"].items(), key=lambda kv: (kv[0] == "all", kv[0])):
             table.add_row(escape(r["env"]), escape(r["policy"]), escape(name), _num(values.get("n"), 0),
                           *[_num(values.get(m)) for m in metrics])
+    return table
+
+
+def size_table(result: EvalResult) -> Table | None:
+    """Score and peak context by task size (e.g. MEM1's N objectives), one line per (env, policy, size).
+
+    None unless some row's episodes span more than one size: the main table already says it all.
+    """
+    rows = [r for r in result.rows if len({e.get("size") for e in r.get("episodes_detail", [])} - {None}) > 1]
+    if not rows:
+        return None
+    table = Table(title=f"by task size ({rows[0].get('size_key') or 'size'})")
+    for name in ("env", "policy", "size", "episodes", "score [95% CI]", "success", "no answer",
+                 "peak ctx (max)", "peak ctx (mean)", "turns"):
+        table.add_column(escape(name), overflow="fold")
+    for r in rows:
+        by_size: dict[float, list[dict[str, Any]]] = {}
+        for e in r["episodes_detail"]:
+            if e.get("size") is not None:
+                by_size.setdefault(e["size"], []).append(e)
+        for size, eps in sorted(by_size.items()):
+            scores = [float(e["score"]) for e in eps]
+            peaks = [e["peak_context_tokens"] for e in eps]
+            mean = sum(scores) / len(scores)
+            table.add_row(escape(r["env"]), escape(r["policy"]), _num(size, 0) if float(size).is_integer() else _num(size),
+                          str(len(eps)), _ci(mean, *bootstrap_ci(scores)),
+                          _num(sum(bool(e["success"]) for e in eps) / len(eps)),
+                          str(sum(not e["answered"] for e in eps)), str(max(peaks)), _num(sum(peaks) / len(peaks), 0),
+                          _num(sum(e["turns"] for e in eps) / len(eps), 2))
     return table
 
 

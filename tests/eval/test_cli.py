@@ -173,3 +173,26 @@ def test_the_command_recipes_print_parses():
     assert (args.policy, args.env, args.episodes, args.split, args.task_seed) == (["trained=runs/x/final"], ["memrl/AgeMem-v0"], 100, "test", 3)
     assert (args.training_log, args.out, args.model, json.loads(args.env_kwargs)) == ("runs/x/log.jsonl", "runs/x/eval", "Qwen/Qwen2.5-0.5B-Instruct", {"n_facts": 6})
     assert (args.max_new_tokens, args.max_context_tokens, json.loads(args.reward_plugins)) == (96, 2048, {"exact_match": 1.0})
+
+
+def test_show_prints_score_and_peak_context_by_task_size(tmp_path, capsys):
+    from memrl.eval.result import FORMAT
+
+    def ep(size, score, peak):
+        return {"task_id": f"t{size}-{peak}", "size": size, "score": score, "answered": score > 0, "success": score == 1.0,
+                "peak_context_tokens": peak, "turns": 2}
+
+    episodes = [ep(1, 1.0, 300), ep(1, 0.0, 310), ep(4, 0.5, 900), ep(4, 0.5, 700)]
+    row = {"env": "memrl/MEM1-v0", "policy": "trained", "size_key": "n_objectives", "episodes": 4, "score": 0.5,
+           "score_ci_low": 0.0, "score_ci_high": 1.0, "success_rate": 0.25, "no_answer": 1, "episodes_detail": episodes}
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({"format": FORMAT, "config": {"split": "test"}, "rows": [row]}))
+    assert main(["eval", "--show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "by task size (n_objectives)" in out
+    lines = {line.split("│")[3].strip(): [c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines()
+             if line.count("│") > 9 and "trained" in line}
+    # size, episodes, score, success, no answer, peak max, peak mean, turns
+    assert lines["1"][3:] == ["2", "0.500 [0.000, 1.000]", "0.500", "1", "310", "305", "2.00"]
+    assert lines["4"][3:] == ["2", "0.500 [0.500, 0.500]", "0.000", "0", "900", "800", "2.00"]
+    assert "does not exist" in fails(capsys, "--show", str(tmp_path / "none.json"))
