@@ -17,8 +17,10 @@ results and writes the answers so far as the memory; 120 turns), then 3 DCPO ste
 Expected result: the run prints the `memrl eval` command for the adapter against the untrained
 base and the full-context baseline (`memory_mode="full_context"`: no prune tool) on held-out
 tasks (`--env-kwargs '{"n_objectives": [1, 2, 4, 8, 16]}'` for EM and peak context by N). Peak
-context of the MemAct rule against N is in `bench/results/mem1_memory.txt`. The
-trained result is not recorded yet.
+context of the MemAct rule against N is in `bench/results/mem1_memory.txt`. Measured
+(bench/results/memact/README.txt, 30 held-out tasks at N = 1/2/4): EM 0.408 [0.267, 0.558] against
+0.000 for the untrained base and for full context (SFT alone 0.400); 0.9 at N = 2, the training
+size, 0.325 / 0 at N = 4 / 1.
 
 DCPO: turns append to one segment until the model calls `prune_context`, which rewrites the
 context and starts the next segment; the advantage is computed once per trajectory over the

@@ -43,15 +43,17 @@ CPU_DEFAULTS = dict(
     scale_rewards="none",
     # The untrained SmolLM2-135M never writes \boxed{} (all rewards 0: no advantage, no gradient),
     # so RL starts from a short SFT on the env's scripted expert (notes the evidence, boxes the answer).
-    sft_warm_start_episodes=24,
-    max_steps=20,
+    sft_warm_start_episodes=40,
+    sft_epochs=1.0,
+    sft_learning_rate=1e-3,
+    max_steps=3,
     temperature=0.8,
     # Longest prompt measured: 979 tokens (a section, a digit-heavy full memory, the problem) + the reply.
     max_new_tokens_per_turn=128,
     max_context_tokens=1280,
     max_episode_tokens=1024,
     train_tasks=256,
-    save_steps=10,
+    save_steps=2,
 )
 
 if __name__ == "__main__":
