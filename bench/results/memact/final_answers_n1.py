@@ -1,4 +1,4 @@
-"""Print gold and final reply of 3 held-out N=1 tasks for an adapter (why trained MEM1/MemAct score 0 at N=1).
+"""Print gold and final reply of 3 held-out tasks for an adapter (why trained MEM1/MemAct score 0 at N=1; MemAgent replies).
 
     python bench/results/memact/final_answers_n1.py memrl/MemAct-v0 runs/memact/final \
         '{"n_objectives": 1, "source": "synthetic", "tool_prompt": "compact"}'
@@ -16,5 +16,5 @@ tok = AutoTokenizer.from_pretrained(p); model = AutoModelForCausalLM.from_pretra
 model = PeftModel.from_pretrained(model, adapter)
 tasks = make(env_id, **kw).make_tasks("test", 3, 0)
 for t in run_policy(model, tok, env_id, tasks, env_kwargs=kw, max_new_tokens=96, max_context_tokens=2048):
-    print("GOLD", t.task.get("answers"), "SCORE", t.outcome.get("score"))
+    print("GOLD", t.task.get("answers", t.task.get("answer")), "SCORE", t.outcome.get("score"))
     print("FINAL", repr(t.final_text[-300:]))
