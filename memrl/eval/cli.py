@@ -58,10 +58,10 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from memrl.eval.result import EvalResult
 
     if args.show:
-        _print_tables(_load_result(args.show))
+        _print_tables(EvalResult.from_json(args.show))
         return 0
     if args.compare:
-        a, b = (_load_result(path) for path in args.compare)
+        a, b = (EvalResult.from_json(path) for path in args.compare)
         print_table(compare_table(a, b, *args.compare))
         return 0
     return _evaluate(args)
@@ -137,6 +137,7 @@ def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
 
 def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None) -> None:
     from memrl.eval.plots import plot_context_vs_size, plot_learning_curve, plot_scores
+
     out.mkdir(parents=True, exist_ok=True)
     result.to_json(out / "results.json")
     result.to_csv(out / "results.csv")
@@ -158,12 +159,6 @@ def _print_tables(result: Any) -> None:
     for table in (category_table(result), size_table(result)):
         if table is not None:
             print_table(table)
-
-
-def _load_result(path: str) -> Any:
-    from memrl.eval.result import EvalResult
-
-    return EvalResult.from_json(path)
 
 
 def _json_mapping(text: str | None, flag: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
-from memrl.eval.result import EvalResult
+from memrl.eval.result import EvalResult, episodes_by_size
 
 
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X")
@@ -57,15 +57,11 @@ def plot_context_vs_size(result: EvalResult, path: str | Path) -> None:
         size_key = None
         for i, r in enumerate(r for r in result.rows if r["env"] == env):
             size_key = r.get("size_key") or size_key
-            by_size: dict[float, list[float]] = defaultdict(list)
-            for e in r["episodes_detail"]:
-                if e["size"] is not None:
-                    by_size[e["size"]].append(e["peak_context_tokens"])
-            if by_size:
-                sizes = sorted(by_size)
+            if by_size := episodes_by_size(r):
+                sizes = list(by_size)
                 all_sizes.update(sizes)
                 # Distinct markers, shrinking: baselines with equal contexts stay visible on top of each other.
-                ax.plot(sizes, [fmean(by_size[s]) for s in sizes], marker=_MARKERS[i % len(_MARKERS)],
+                ax.plot(sizes, [fmean(e["peak_context_tokens"] for e in by_size[s]) for s in sizes], marker=_MARKERS[i % len(_MARKERS)],
                         markersize=max(9 - i, 4), linestyle="-" if r["kind"] == "agent" else "--", label=r["policy"])
         if all_sizes and all(float(v).is_integer() for v in all_sizes):
             ax.set_xticks(sorted(all_sizes))

@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from memrl.eval.result import EvalResult, paired_scores
+from memrl.eval.result import EvalResult, episodes_by_size, paired_scores
 from memrl.eval.stats import bootstrap_ci, paired_bootstrap_ci
 
 
@@ -73,7 +73,7 @@ def size_table(result: EvalResult) -> Table | None:
 
     None unless some row's episodes span more than one size: the main table already says it all.
     """
-    rows = [r for r in result.rows if len({e.get("size") for e in r.get("episodes_detail", [])} - {None}) > 1]
+    rows = [r for r in result.rows if len(episodes_by_size(r)) > 1]
     if not rows:
         return None
     table = Table(title=f"by task size ({rows[0].get('size_key') or 'size'})")
@@ -81,11 +81,7 @@ def size_table(result: EvalResult) -> Table | None:
                  "peak ctx (max)", "peak ctx (mean)", "turns"):
         table.add_column(escape(name), overflow="fold")
     for r in rows:
-        by_size: dict[float, list[dict[str, Any]]] = {}
-        for e in r["episodes_detail"]:
-            if e.get("size") is not None:
-                by_size.setdefault(e["size"], []).append(e)
-        for size, eps in sorted(by_size.items()):
+        for size, eps in episodes_by_size(r).items():
             scores = [float(e["score"]) for e in eps]
             peaks = [e["peak_context_tokens"] for e in eps]
             mean = sum(scores) / len(scores)

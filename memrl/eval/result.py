@@ -66,6 +66,15 @@ def paired_scores(a: dict[str, Any], b: dict[str, Any]) -> tuple[list[float], li
     return [sa[t] for t in common], [sb[t] for t in common]
 
 
+def episodes_by_size(row: dict[str, Any]) -> dict[float, list[dict[str, Any]]]:
+    """A row's episodes grouped by task size (``size``; episodes without one are left out), sizes ascending."""
+    groups: dict[float, list[dict[str, Any]]] = {}
+    for e in row.get("episodes_detail", []):
+        if e.get("size") is not None:
+            groups.setdefault(e["size"], []).append(e)
+    return dict(sorted(groups.items()))
+
+
 def add_paired_differences(rows: list[dict[str, Any]], base: str) -> None:
     """``diff_vs_base`` and its paired 95% CI for every row of an env that has a ``base`` row."""
     bases = {r["env"]: r for r in rows if r["policy"] == base}
