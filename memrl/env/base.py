@@ -29,7 +29,7 @@ from typing import Any
 from memrl.actions import Action, Protocol, ToolCall, parse_action
 from memrl.env.tools import call_tool, collect_tools, compact_tools_prompt, tools_prompt
 from memrl.errors import UserError
-from memrl.memory import Context, make_store
+from memrl.memory import Context, make_store, unknown_store_settings
 from memrl.scoring.text import normalize
 
 Messages = list[dict[str, str]]
@@ -76,6 +76,10 @@ class MemoryEnv:
         if memory_mode != "agent":
             hide = self.memory_tools if self.memory_tools is not None else tuple(n for n, _ in collect_tools(self).items())
             self.hidden_tools = tuple(self.hidden_tools) + tuple(hide)
+        unknown = unknown_store_settings(memory, memory_kwargs)
+        if unknown:  # every setting an env does not name goes to its store: a typo would fail only at reset
+            raise UserError(f"{type(self).__name__} has no setting {unknown[0]!r} (nor has its {memory!r} memory store); "
+                            f"check env_kwargs / --env-kwargs against the settings in its docstring")
         self._memory_kind, self._memory_kwargs = memory, memory_kwargs
         self._tools = collect_tools(self)
         self.tool_specs = {name: spec for name, (spec, _) in self._tools.items()}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any
+import inspect
+from typing import Any, Mapping
 
 from memrl.memory.base import OP_KINDS, MemoryEntry, MemoryStore, OpResult
 from memrl.memory.context import CONTEXT_OP_KINDS, Context, Message
@@ -52,3 +53,18 @@ __all__ = [
     "Message",
     "make_store",
 ]
+
+
+def unknown_store_settings(kind: str, kwargs: Mapping[str, Any]) -> list[str]:
+    """The keys of ``kwargs`` that a ``kind`` store does not take (checked without building one)."""
+    if kind == "dense":
+        from memrl.memory.dense import DenseStore as store  # the module is light; the embedder loads on first use
+    else:
+        store = {"inprocess": InProcessStore, "sqlite": SQLiteStore}.get(kind)
+        if store is None:
+            return []  # make_store says what is wrong with the kind itself
+    params = inspect.signature(store).parameters.values()
+    names = {p.name for p in params if p.kind is not p.VAR_KEYWORD}
+    if any(p.kind is p.VAR_KEYWORD for p in params):  # DenseStore passes the rest on to its BM25 fallback
+        names |= set(inspect.signature(InProcessStore).parameters)
+    return sorted(set(kwargs) - names)

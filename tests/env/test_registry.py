@@ -50,3 +50,22 @@ def test_register_a_user_env_by_callable():
         assert make("me/Mine-v0").n_facts == 2
     finally:
         registry.pop("me/Mine-v0", None)
+
+
+@pytest.mark.parametrize("env_id", ["memrl/FactRecall-v0", "memrl/MemAgent-v0"])
+@pytest.mark.parametrize("memory", ["inprocess", "sqlite", "dense"])
+def test_a_misspelt_setting_is_one_line_when_the_env_is_made(env_id, memory):
+    # Envs pass the settings they do not name on to their memory store, which is built at reset:
+    # a typo must fail here, not after a model has loaded and an episode has started.
+    with pytest.raises(UserError) as e:
+        make(env_id, memory=memory, n_fatcs=3)
+    msg = str(e.value)
+    assert "\n" not in msg and "'n_fatcs'" in msg and "env-kwargs" in msg
+
+
+def test_store_settings_still_reach_the_store(tmp_path):
+    env = make("memrl/FactRecall-v0", memory="sqlite", path=str(tmp_path / "m.db"), namespace="a")
+    env.reset(seed=0)
+    assert (tmp_path / "m.db").is_file()
+    assert make("memrl/FactRecall-v0", k1=1.2).reset(seed=0)  # a BM25 setting of the in-process store
+
