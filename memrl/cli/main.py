@@ -65,26 +65,40 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 
 def _cmd_rollout(args: argparse.Namespace) -> int:
+    from contextlib import nullcontext
+
     from rich.console import Console
     from rich.table import Table
 
+    from memrl.cli.options import json_object
     from memrl.env.registry import make
     from memrl.models import load_model_and_tokenizer
     from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_backend, save_trajectories
     from memrl.rollout.summary import summarize
 
-    make(args.env)  # fail fast on an unknown id, before loading a model
+    env_kwargs = json_object(args.env_kwargs, "--env-kwargs")
+    make(args.env, **env_kwargs)  # fail fast on an unknown id or setting, before loading a model
+    adapter = _adapter_spec(args.adapter) if args.adapter else None
+    base_label = args.model or "embedded SmolLM2-135M-Instruct"
     model, tokenizer = load_model_and_tokenizer(args.model)
-    backend = make_backend(args.backend, model=model, tokenizer=tokenizer)
-    engine = RolloutEngine(
-        backend,
-        limits=RolloutLimits(max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens),
-        sampling=SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed),
-    )
-    tasks = make(args.env).make_tasks(args.split, args.tasks, args.seed)
-    trajectories = engine.rollout(lambda: make(args.env), tasks, group_size=args.group_size, seed=args.seed)
+    if adapter is not None:
+        from memrl.eval.policies import adapter_policy
+
+        applied = adapter_policy(model, tokenizer, adapter, base_label)
+    else:
+        applied = nullcontext((model, tokenizer))
+    with applied as (policy, tokenizer):
+        backend = make_backend(args.backend, model=policy, tokenizer=tokenizer)
+        engine = RolloutEngine(
+            backend,
+            limits=RolloutLimits(max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens),
+            sampling=SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed),
+        )
+        tasks = make(args.env, **env_kwargs).make_tasks(args.split, args.tasks, args.seed)
+        trajectories = engine.rollout(lambda: make(args.env, **env_kwargs), tasks, group_size=args.group_size, seed=args.seed)
     save_trajectories(args.out, trajectories)
-    table = Table("metric", "value", title=f"{args.env} · {len(trajectories)} episodes · {args.model or 'embedded SmolLM2-135M-Instruct'}")
+    title = f"{args.env} · {len(trajectories)} episodes · {base_label}" + (f" + {adapter.source}" if adapter else "")
+    table = Table("metric", "value", title=title)
     for key, value in summarize(trajectories).items():
         table.add_row(key, f"{value:.3f}")
     stats = engine.stats
@@ -93,6 +107,17 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
     Console().print(table)
     print(f"saved {args.out}; look at an episode with: memrl inspect {args.out} --episode 0")
     return 0
+
+
+def _adapter_spec(path: str):
+    """``--adapter``: a LoRA folder (a memrl ``checkpoint-N/`` or ``final/``), checked before any model loads."""
+    from memrl.eval.policies import parse_policy, read_adapter_config
+
+    spec = parse_policy(f"adapter={path}")
+    if spec.kind != "adapter":
+        raise UserError(f"--adapter {path!r} is a model, not a LoRA adapter folder; pass it as --model {path}")
+    read_adapter_config(spec.source, spec.name)
+    return spec
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -109,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Play G episodes per task on a model (default: the embedded SmolLM2-135M-Instruct) and save the trajectories as JSONL.")
     p.add_argument("--env", default="memrl/FactRecall-v0", help="environment id (see `memrl envs`)")
     p.add_argument("--model", default=None, help="HF model id or local path; default: the embedded SmolLM2-135M-Instruct")
+    p.add_argument("--adapter", default=None, metavar="FOLDER", help="a LoRA adapter on --model: a recipe's checkpoint-N/ or final/ folder")
+    p.add_argument("--env-kwargs", default=None, metavar="JSON", help='environment settings, e.g. \'{"n_facts": 6}\'')
     p.add_argument("--backend", default="hf", help="hf | vllm | vllm-server")
     p.add_argument("--tasks", type=int, default=2, help="number of tasks")
     p.add_argument("--group-size", type=int, default=4, help="episodes per task (G)")

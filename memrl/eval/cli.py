@@ -12,11 +12,11 @@ Writes ``results.json`` (config, rows, every episode), ``results.csv``, ``score.
 from __future__ import annotations
 
 import argparse
-import json
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from memrl.cli.options import json_object
 from memrl.errors import UserError
 
 
@@ -108,8 +108,8 @@ def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
     env_ids = args.env or ["memrl/FactRecall-v0"]
     for env_id in env_ids:
         spec(env_id)
-    env_kwargs = _json_mapping(args.env_kwargs, "--env-kwargs")
-    reward_plugins = _json_mapping(args.reward_plugins, "--reward-plugins")
+    env_kwargs = json_object(args.env_kwargs, "--env-kwargs")
+    reward_plugins = json_object(args.reward_plugins, "--reward-plugins")
     if reward_plugins:
         RewardSet(reward_plugins)  # unknown plugin names and bad weights
     specs = [parse_policy(text) for text in args.policy]
@@ -160,14 +160,3 @@ def _print_tables(result: Any) -> None:
         if table is not None:
             print_table(table)
 
-
-def _json_mapping(text: str | None, flag: str) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{flag} is not valid JSON ({exc.msg}); write e.g. '{{\"n_facts\": 6}}'") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{flag} must be a JSON object, got {type(value).__name__}")
-    return value
