@@ -100,15 +100,13 @@ class MemRLConfig(GRPOConfig):
 
 
 def _mapping(value: Any, name: str) -> dict[str, Any]:
+    """A setting given as a mapping (YAML, Python) or as a JSON object on the command line."""
     if value is None:
         return {}
     if isinstance(value, str):
-        import json
+        from memrl.cli.options import json_object
 
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{name} must be a JSON object or a YAML mapping, got {value!r:.60} ({e.msg})") from None
+        return json_object(value, name)
     if not isinstance(value, dict):
         raise UserError(f"{name} must be a mapping, got {type(value).__name__}")
     return dict(value)
