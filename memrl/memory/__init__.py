@@ -14,20 +14,25 @@ from memrl.memory.sqlite import SQLiteStore
 STORE_KINDS = ("inprocess", "sqlite", "dense")
 
 
-def make_store(kind: str = "inprocess", **kwargs: Any) -> MemoryStore:
-    """A new long-term store: ``"inprocess"`` (BM25 in a dict), ``"sqlite"`` (a file with FTS5;
+def store_class(kind: str) -> type:
+    """The store class of ``kind``: ``"inprocess"`` (BM25 in a dict), ``"sqlite"`` (a file with FTS5;
     ``path=``, ``namespace=``) or ``"dense"`` (sentence embeddings; needs ``memrl[dense]``)."""
     if kind == "inprocess":
-        return InProcessStore(**kwargs)
+        return InProcessStore
     if kind == "sqlite":
-        return SQLiteStore(**kwargs)
+        return SQLiteStore
     if kind == "dense":
-        from memrl.memory.dense import DenseStore  # lazy: pulls in sentence-transformers
+        from memrl.memory.dense import DenseStore  # the module is light; sentence-transformers loads on first use
 
-        return DenseStore(**kwargs)
+        return DenseStore
     close = difflib.get_close_matches(str(kind), STORE_KINDS, n=1)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise ValueError(f"unknown memory store {kind!r}.{hint} Choose one of: {', '.join(STORE_KINDS)}")
+
+
+def make_store(kind: str = "inprocess", **kwargs: Any) -> MemoryStore:
+    """A new long-term store of ``kind`` (see :func:`store_class`)."""
+    return store_class(kind)(**kwargs)
 
 
 def __getattr__(name: str) -> Any:
@@ -57,12 +62,10 @@ __all__ = [
 
 def unknown_store_settings(kind: str, kwargs: Mapping[str, Any]) -> list[str]:
     """The keys of ``kwargs`` that a ``kind`` store does not take (checked without building one)."""
-    if kind == "dense":
-        from memrl.memory.dense import DenseStore as store  # the module is light; the embedder loads on first use
-    else:
-        store = {"inprocess": InProcessStore, "sqlite": SQLiteStore}.get(kind)
-        if store is None:
-            return []  # make_store says what is wrong with the kind itself
+    try:
+        store = store_class(kind)
+    except ValueError:
+        return []  # make_store says what is wrong with the kind itself
     params = inspect.signature(store).parameters.values()
     names = {p.name for p in params if p.kind is not p.VAR_KEYWORD}
     if any(p.kind is p.VAR_KEYWORD for p in params):  # DenseStore passes the rest on to its BM25 fallback
