@@ -58,6 +58,16 @@ def sample_segments(rows: list[Row], group_of: Callable[[int], int], k: int, see
     return [row for i, row in enumerate(rows) if i in keep]
 
 
+def _batch_profile(out: dict[str, Any], policy_mask: torch.Tensor, t_rollout: float, t_logps: float,
+                   sampled: int) -> dict[str, float]:
+    """Where one generation batch's time and tokens went (``bench/step_time.py`` reads it)."""
+    real = int(out["prompt_mask"].sum() + out["completion_mask"].sum())
+    padded = out["prompt_ids"].numel() + out["completion_ids"].numel()
+    return {"rollout_s": t_rollout, "logps_s": t_logps, "rows": float(out["prompt_ids"].size(0)),
+            "real_tokens": float(real), "padded_tokens": float(padded),
+            "policy_tokens": float(policy_mask.sum()), "sampled_tokens": float(sampled)}
+
+
 class MemoryGRPOTrainer(GRPOTrainer):
     """Step-wise GRPO / DCPO / multi-conversation DAPO: one advantage per trajectory from its
     group of ``num_generations``, broadcast to every policy token of every segment."""
@@ -101,6 +111,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
             sampling=SamplingParams(args.max_new_tokens_per_turn, args.temperature, args.top_p or 1.0, args.top_k or 0, args.seed),
         )
         self._synced_step = -1
+        self.profile: dict[str, float] = {}  # the last generation batch's times and token counts
 
     # -- ROLLOUT ---------------------------------------------------------------------------------
     def _rollout(self, inputs: list[dict[str, Any]]) -> list[Trajectory]:
@@ -192,7 +203,10 @@ class MemoryGRPOTrainer(GRPOTrainer):
         }
         if self.args.loss_aggregation == "trajectory":
             out["advantages"] = out["advantages"] * self._trajectory_weights(trajectories, batch["row_trajectory"], policy_mask)
+        t0 = time.perf_counter()
         out["old_per_token_logps"], out["ref_per_token_logps"] = self._old_and_ref_logps(out)
+        t_logps = time.perf_counter() - t0
+        self.profile = _batch_profile(out, policy_mask, t_rollout, t_logps, self.engine.stats.policy_tokens)
         self._log_rollout(trajectories, advantages, t_rollout, policy_mask)
         return out
 
