@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN
 
-from memrl.memory.base import MemoryEntry, MemoryStore
+from memrl.memory.base import MemoryEntry, MemoryStore, json_text
 
 # Runs of letters and digits. Unlike bm25s's default (``\w\w+``) this keeps one-character
 # tokens ("3 cats", "room B"), which facts are full of; it also splits on "_" as SQLite FTS5's
@@ -41,8 +41,18 @@ def tokenize(text: str) -> list[str]:
 
 
 def matches(metadata: dict[str, Any], where: dict[str, Any]) -> bool:
-    """Exact match: every key of ``where`` is present in ``metadata`` with an equal value."""
-    return all(key in metadata and metadata[key] == value for key, value in where.items())
+    """Exact match: every key of ``where`` is present in ``metadata`` with an equal value.
+
+    Numbers compare as numbers (``2 == 2.0``, ``True == 1``, as in SQLite); a list or object
+    compares as its JSON text (``[1] != [1.0]``), as SQLite compares them.
+    """
+    return all(key in metadata and _same(metadata[key], value) for key, value in where.items())
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    if isinstance(stored, (list, dict)) or isinstance(wanted, (list, dict)):
+        return isinstance(stored, (list, dict)) and isinstance(wanted, (list, dict)) and json_text(stored) == json_text(wanted)
+    return stored == wanted
 
 
 class BM25Index:

@@ -1,8 +1,7 @@
 """A long-term store in one SQLite file: survives restarts, shared by namespaces, ranked by FTS5.
 
-Every value reaches SQLite as a bound parameter; the only SQL built in Python is a fixed
-fragment per ``where`` key. Query text from the model is never handed to FTS5's query language:
-it is cut into the same word tokens the in-process store uses, and each is double-quoted (a
+Every value reaches SQLite as a bound parameter; no SQL is built in Python. Query text from
+the model is never handed to FTS5's query language: it is cut into the same word tokens the in-process store uses, and each is double-quoted (a
 string, not syntax), so ``"; DROP TABLE x; --``, ``AND OR NOT "``, ``*`` or ``NEAR(`` are just
 words to look for. Each operation is one transaction (``BEGIN IMMEDIATE`` ... ``COMMIT``, or
 ``ROLLBACK`` on any error), so a failure leaves the file as it was.
@@ -19,8 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from memrl.memory.base import MemoryEntry, MemoryStore
-from memrl.memory.inprocess import tokenize
+from memrl.memory.base import MemoryEntry, MemoryStore, clean_text, json_text
+from memrl.memory.inprocess import matches, tokenize
 
 _SCHEMA = (
     # The id counter per namespace: ids stay unique across deletes and restarts.
@@ -43,19 +42,6 @@ _RETRIEVE = """
     SELECT e.id, e.content, e.metadata, bm25(memrl_fts) AS rank
     FROM memrl_fts JOIN memrl_entries AS e ON e.pk = memrl_fts.rowid
     WHERE memrl_fts MATCH ? AND e.namespace = ?"""
-
-# One metadata condition per ``where`` key. json_each matches the key as a plain string (no
-# JSON-path syntax to build or escape), and the type test keeps a string "[1]" from equalling
-# the list [1]. SQLite reads JSON true/false as 1/0, as Python's True == 1.
-_WHERE_NULL = " AND EXISTS (SELECT 1 FROM json_each(e.metadata) AS j WHERE j.key = ? AND j.type = 'null')"
-_WHERE_JSON = (
-    " AND EXISTS (SELECT 1 FROM json_each(e.metadata) AS j"
-    " WHERE j.key = ? AND j.type IN ('array', 'object') AND j.value = ?)"
-)
-_WHERE_SCALAR = (
-    " AND EXISTS (SELECT 1 FROM json_each(e.metadata) AS j"
-    " WHERE j.key = ? AND j.type NOT IN ('array', 'object', 'null') AND j.value = ?)"
-)
 
 
 def fts_query(text: str) -> str:
@@ -96,8 +82,8 @@ class SQLiteStore(MemoryStore):
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, entry_id: str) -> MemoryEntry | None:
-        if not isinstance(entry_id, str):
-            return None
+        if not isinstance(entry_id, str) or clean_text(entry_id) != entry_id:
+            return None  # ids are ASCII; a lone surrogate could not even be sent to SQLite
         row = self._db.execute(
             "SELECT id, content, metadata FROM memrl_entries WHERE namespace = ? AND id = ?",
             (self.namespace, entry_id),
@@ -122,7 +108,7 @@ class SQLiteStore(MemoryStore):
 
     # -- primitives --------------------------------------------------------------------------
     def _add(self, content: str, metadata: dict[str, Any]) -> MemoryEntry:
-        meta = _dump(metadata)  # before the transaction: bad metadata touches nothing
+        meta = json_text(metadata)
         with self._transaction():
             seq = self._db.execute(
                 "INSERT INTO memrl_counters (namespace, last) VALUES (?, 1)"
@@ -138,7 +124,7 @@ class SQLiteStore(MemoryStore):
         return MemoryEntry(entry_id, content, json.loads(meta))
 
     def _update(self, entry_id: str, content: str, metadata: dict[str, Any] | None) -> MemoryEntry:
-        meta = None if metadata is None else _dump(metadata)
+        meta = None if metadata is None else json_text(metadata)
         with self._transaction():
             pk, stored = _found(self._db.execute(
                 "UPDATE memrl_entries SET content = ?, metadata = COALESCE(?, metadata)"
@@ -160,17 +146,20 @@ class SQLiteStore(MemoryStore):
         match = fts_query(query)
         if not match:  # only stop words or punctuation: nothing to look for
             return []
-        sql, params = _RETRIEVE, [match, self.namespace]
-        for key, value in where.items():
-            if value is None:
-                sql, params = sql + _WHERE_NULL, params + [str(key)]
-            elif isinstance(value, (list, tuple, dict)):
-                sql, params = sql + _WHERE_JSON, params + [str(key), _dump(value)]
-            else:
-                sql, params = sql + _WHERE_SCALAR, params + [str(key), value]
-        sql += " ORDER BY rank, e.seq LIMIT ?"
-        rows = self._db.execute(sql, params + [top_k]).fetchall()
-        return [(_entry(r[:3]), -r[3]) for r in rows]
+        if not where:
+            rows = self._db.execute(_RETRIEVE + " ORDER BY rank, e.seq LIMIT ?", (match, self.namespace, top_k)).fetchall()
+            return [(_entry(r[:3]), -r[3]) for r in rows]
+        # The filter runs in Python with the in-process store's rule, over the ranked rows, until
+        # top_k survive: SQLite's JSON functions disagree with Python on keys holding NUL, on
+        # 1 vs 1.0 inside lists and on how they print numbers, and both backends must agree.
+        hits = []
+        for row in self._db.execute(_RETRIEVE + " ORDER BY rank, e.seq", (match, self.namespace)):
+            entry = _entry(row[:3])
+            if matches(entry.metadata, where):
+                hits.append((entry, -row[3]))
+                if len(hits) == top_k:
+                    break
+        return hits
 
     # -- internals ---------------------------------------------------------------------------
     @property
@@ -190,15 +179,6 @@ class SQLiteStore(MemoryStore):
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
-
-
-def _dump(value: Any) -> str:
-    # Sorted keys and no spaces: the exact text SQLite's json_each gives back for an object,
-    # so where-filters on lists and dicts compare equal texts.
-    try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"SQLiteStore metadata must be JSON-serializable: {e}") from e
 
 
 def _found(row: tuple | None, entry_id: str) -> tuple:
