@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 
 from memrl.actions import ToolCall, render_tool_call
+from memrl.data.hotpotqa import hotpotqa_file
 from memrl.env.registry import make
-from memrl.envs.multiobj import HOTPOT_FILE, default_data_dir
+from memrl.errors import UserError
 from memrl.models import tiny_tokenizer
 from memrl.rollout import RolloutEngine, RolloutLimits, ScriptedBackend
 
@@ -145,15 +146,22 @@ def plot(table: dict, path: Path, source: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def _local_hotpot(data_dir: str | None) -> bool:
+    try:
+        return hotpotqa_file(data_dir) is not None
+    except UserError:
+        return False
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--source", choices=("hotpotqa", "synthetic"), default=None,
-                    help="default: hotpotqa when <data_dir>/hotpotqa exists, else synthetic")
+                    help="default: hotpotqa when a local HotpotQA file exists, else synthetic")
     ap.add_argument("--tasks", type=int, default=5, help="tasks per N")
-    ap.add_argument("--data_dir", default=None, help="folder holding hotpotqa/ (default <repo>/../shared/data)")
+    ap.add_argument("--data_dir", default=None, help="folder holding hotpotqa/ (default $MEMRL_DATA, else ~/.cache/memrl/data)")
     ap.add_argument("--out", default=str(RESULTS / "mem1_memory"), help="path prefix of the .png and .txt")
     args = ap.parse_args()
-    source = args.source or ("hotpotqa" if (Path(args.data_dir or default_data_dir()) / HOTPOT_FILE).is_file() else "synthetic")
+    source = args.source or ("hotpotqa" if _local_hotpot(args.data_dir) else "synthetic")
     t0 = time.perf_counter()
     table = run(source, args.tasks, args.data_dir)
     lines = [f"$ python {' '.join(['bench/mem1_memory.py', *sys.argv[1:]])}",

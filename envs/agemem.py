@@ -14,11 +14,13 @@ from typing import Any
 
 from memrl.actions import Action, ToolCall
 from memrl.actions.parser import render_tool_call
+from memrl.data.hotpot_stages import hotpot_tasks, load_items, to_task
+from memrl.data.sources import source_name
+from memrl.data.worlds import Knobs, canonical, make_world
 from memrl.env.base import MemoryEnv
 from memrl.env.splits import generate_split
 from memrl.env.tools import tool
-from memrl.envs.hotpot_stages import hotpot_tasks, load_items, to_task
-from memrl.envs.worlds import Knobs, canonical, make_world
+from memrl.errors import UserError
 from memrl.scoring.text import exact_match, normalize, token_f1
 
 INSTRUCTIONS = (
@@ -84,13 +86,15 @@ class AgeMemEnv(MemoryEnv):
         terminated on an answer (one before stage 3 scores R_task = 0); truncated after
         ``max_turns`` turns.
     Arguments:
-        facts, hops, distractors, updates (int): task difficulty (see ``memrl.envs.worlds.Knobs``).
+        facts, hops, distractors, updates (int): task difficulty (see ``memrl.data.worlds.Knobs``).
         context_budget (int): words the stage-2 context may hold (default 40).
         turns_per_stage (int): turns in stages 1 and 2 (default 1). answer_turns (int): turns in
         stage 3 (default 2; sets ``max_turns``). metric ("f1" | "em").
         weights (dict): weights of task / context / memory. memory (str): store backend.
-        source ("generated" | "hotpotqa"): task source; data_path: a HotpotQA distractor JSON
-        (default ``../shared/data/hotpotqa/...first100...``; supporting sentences become facts).
+        source ("synthetic" | "hotpotqa"): task source ("generated", the old name, still works);
+        HotpotQA's supporting sentences become facts. data_dir (str): the data folder holding
+        ``hotpotqa/`` (default ``$MEMRL_DATA``, else ``~/.cache/memrl/data``, else the Hub);
+        path (str): a HotpotQA distractor JSON/JSONL file of your own.
         memory_mode (str): "agent" or a baseline ("none", "full_context", "retrieval", "heuristic");
         baselines skip the policy's turns of stages 1-2 and answer in stage 3.
     Version history:
@@ -105,8 +109,8 @@ class AgeMemEnv(MemoryEnv):
 
     def __init__(self, *, facts: int = 4, hops: int = 1, distractors: int = 6, updates: int = 1,
                  context_budget: int = 40, turns_per_stage: int = 1, answer_turns: int = 2, metric: str = "f1",
-                 weights: dict[str, float] | None = None, source: str = "generated", data_path: str | None = None,
-                 **kwargs: Any):
+                 weights: dict[str, float] | None = None, source: str = "synthetic", data_dir: str | None = None,
+                 path: str | None = None, **kwargs: Any):
         if metric not in ("em", "f1"):
             raise ValueError(f"metric {metric!r} must be 'em' or 'f1'")
         if turns_per_stage < 1:
@@ -114,10 +118,11 @@ class AgeMemEnv(MemoryEnv):
         unknown = set(weights or {}) - set(DEFAULT_WEIGHTS)
         if unknown:
             raise ValueError(f"weights has unknown keys {sorted(unknown)}; use task, context, memory")
-        if source not in ("generated", "hotpotqa"):
-            raise ValueError(f"source {source!r} must be 'generated' or 'hotpotqa'")
+        if "data_path" in kwargs:
+            raise UserError("AgeMem's data_path is now path (a HotpotQA file) or data_dir (a folder holding hotpotqa/)")
+        self.source = source_name(source, ("synthetic", "hotpotqa"))
         self.knobs = Knobs(facts, hops, distractors, updates)
-        self.source, self.data_path = source, data_path
+        self.data_dir, self.path = data_dir, path
         self.context_budget, self.turns_per_stage, self.metric = context_budget, turns_per_stage, metric
         self.weights = {**DEFAULT_WEIGHTS, **(weights or {})}
         kwargs.setdefault("max_turns", 2 * turns_per_stage + answer_turns)
@@ -126,12 +131,12 @@ class AgeMemEnv(MemoryEnv):
     # -- tasks -----------------------------------------------------------------------------------
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
         if self.source == "hotpotqa":  # a fixed file: the seed does not change which items
-            return [self._sized(t) for t in hotpot_tasks(split, n, self.data_path, self.knobs.distractors)]
+            return [self._sized(t) for t in hotpot_tasks(split, n, self.data_dir, self.path, self.knobs.distractors)]
         return [self._sized(t) for t in make_tasks(split, n, seed, self.knobs)]
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
         if self.source == "hotpotqa":
-            return self._sized(to_task(rng.choice(load_items(self.data_path)), self.knobs.distractors))
+            return self._sized(to_task(rng.choice(load_items(self.data_dir, self.path)), self.knobs.distractors))
         task = self._sized(make_world(rng, self.knobs))
         task["id"] = f"agemem-seed-{rng.getrandbits(32):08x}"
         return task

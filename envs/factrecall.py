@@ -6,23 +6,19 @@ import random
 from typing import Any
 
 from memrl.actions import Action
+from memrl.data.words import CITIES_10, JOBS_8, PEOPLE_20, PETS_8, SPORTS
 from memrl.env.base import MemoryEnv
 from memrl.env.splits import generate_split
 from memrl.env.tools import tool
 from memrl.scoring.text import exact_match, token_f1
 
-NAMES = ["Alice", "Bruno", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jun",
-         "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq"]
+NAMES = PEOPLE_20
 ATTRIBUTES = {
     # attribute: (fact template, question template, values)
-    "city": ("{name} lives in {value}.", "Where does {name} live?",
-             ["Paris", "Lagos", "Osaka", "Lima", "Oslo", "Cairo", "Quito", "Hanoi", "Perth", "Porto"]),
-    "job": ("{name} works as a {value}.", "What is {name}'s job?",
-            ["baker", "pilot", "nurse", "lawyer", "plumber", "teacher", "chemist", "farmer"]),
-    "pet": ("{name} has a pet {value}.", "What pet does {name} have?",
-            ["cat", "dog", "parrot", "turtle", "rabbit", "hamster", "goldfish", "lizard"]),
-    "sport": ("{name} plays {value}.", "Which sport does {name} play?",
-              ["tennis", "chess", "rugby", "golf", "hockey", "cricket", "volleyball", "squash"]),
+    "city": ("{name} lives in {value}.", "Where does {name} live?", CITIES_10),
+    "job": ("{name} works as a {value}.", "What is {name}'s job?", JOBS_8),
+    "pet": ("{name} has a pet {value}.", "What pet does {name} have?", PETS_8),
+    "sport": ("{name} plays {value}.", "Which sport does {name} play?", SPORTS),
 }
 
 INSTRUCTIONS = (

@@ -45,7 +45,8 @@ class MEM1Env(MultiObjectiveQAEnv):
         n_objectives (int | list[int]): questions per task, 1..16 (default 2); a list mixes sizes
         (task k has ``n_objectives[k % len]``), so one eval reports score and peak context by N.
         source (str): "synthetic" (generated people) or "hotpotqa" (``<data_dir>/hotpotqa``).
-        data_dir (str): folder holding ``hotpotqa/`` (default ``<repo>/../shared/data``).
+        data_dir (str): the data folder holding ``hotpotqa/`` (default ``$MEMRL_DATA``, else
+        ``~/.cache/memrl/data``, else the Hub). path (str): a HotpotQA JSON/JSONL file of your own.
         corpus_path (str): a JSONL of ``{"title", "text"}`` searched beside each task's documents.
         memory_mode (str): "agent" (MEM1), "full_context" (nothing is dropped: the whole history
         is shown) or "none" (only the questions and the latest observation; the reply is dropped).

@@ -55,7 +55,7 @@ class MemActEnv(MultiObjectiveQAEnv):
     Arguments:
         n_objectives (int | list[int]): questions per task, 1..16 (default 2; a list mixes sizes).
         source ("synthetic" | "hotpotqa").
-        data_dir (str), corpus_path (str): as in ``memrl/MEM1-v0``.
+        data_dir (str), path (str), corpus_path (str): as in ``memrl/MEM1-v0``.
         hide_prune_fraction (float): share of episodes without the prune tool (default 0.0).
         memory_mode (str): "agent" or "full_context" (no prune tool: the history only grows).
         max_turns (int).

@@ -11,7 +11,8 @@ from memrl.env.base import MemoryEnv, Messages
 from memrl.errors import UserError
 from memrl.scoring.text import exact_match
 
-from memrl.envs.documents import approx_tokens, chunk_document, cut_to_tokens, hotpot_tasks, needle_tasks
+from memrl.data.documents import approx_tokens, chunk_document, cut_to_tokens, hotpot_tasks, needle_tasks
+from memrl.data.sources import source_name
 
 SOURCES = ("needle", "hotpotqa")
 READ_INSTRUCTIONS = (
@@ -29,7 +30,7 @@ class MemAgentEnv(MemoryEnv):
 
     Description:
         The document (a question's evidence among distractors, RULER-style: HotpotQA paragraphs
-        or needles in filler, see ``memrl.envs.documents``) is cut into sections of
+        or needles in filler, see ``memrl.data.documents``) is cut into sections of
         ``chunk_tokens``. For each section the model gets a fresh conversation — the problem, its
         current memory, the section — and its whole reply (minus an optional ``<think>``) becomes
         the new memory, cut to ``memory_tokens``. A last conversation shows the problem and the
@@ -54,12 +55,13 @@ class MemAgentEnv(MemoryEnv):
         terminated after the answer turn (turn ``chunks + 1``; ``max_turns`` is set per task from
         the number of sections, so it cannot be passed).
     Arguments:
-        source ("needle" | "hotpotqa"): task source (default "needle": needs no data).
+        source ("needle" | "hotpotqa"): task source (default "needle", also called "synthetic": needs no data).
         doc_tokens (int | list[int]): document length(s) in approximate tokens (chars / 4); task k
         gets ``doc_tokens[k % len]`` (default 4096). chunk_tokens (int): section size (default 1024).
         memory_tokens (int): memory bound (default 256). max_chunks (int | None): read at most this
         many sections; the rest is dropped and counted. n_needles (int): needles per document
-        (default 1). data_dir (str): folder holding ``hotpotqa/`` (default ``<repo>/../shared/data``).
+        (default 1). data_dir (str): the data folder holding ``hotpotqa/`` (default ``$MEMRL_DATA``,
+        else ``~/.cache/memrl/data``, else the Hub). path (str): a HotpotQA JSON/JSONL file of your own.
         memory_mode: "agent" or a baseline ("none", "full_context", "retrieval").
     Version history:
         v0: first version.
@@ -72,11 +74,10 @@ class MemAgentEnv(MemoryEnv):
 
     def __init__(self, *, source: str = "needle", doc_tokens: int | Sequence[int] = 4096, chunk_tokens: int = 1024,
                  memory_tokens: int = 256, max_chunks: int | None = None, n_needles: int = 1,
-                 data_dir: str | Path | None = None, **kwargs: Any):
+                 data_dir: str | Path | None = None, path: str | Path | None = None, **kwargs: Any):
         if "max_turns" in kwargs:
             raise UserError("MemAgent's turns are its sections + 1; set chunk_tokens or max_chunks instead of max_turns")
-        if source not in SOURCES:
-            raise UserError(f"source {source!r} must be one of {', '.join(SOURCES)}")
+        source = source_name(source, SOURCES, synthetic="needle")
         lengths = [doc_tokens] if isinstance(doc_tokens, int) else list(doc_tokens)
         checks = [(bool(lengths) and all(isinstance(n, int) and n >= 64 for n in lengths), f"doc_tokens ({doc_tokens!r}) must be integers of at least 64"),
                   (chunk_tokens >= 8, f"chunk_tokens ({chunk_tokens}) must be at least 8"),
@@ -85,14 +86,14 @@ class MemAgentEnv(MemoryEnv):
         for ok, message in checks:
             if not ok:
                 raise UserError(message)
-        self.source, self.lengths, self.n_needles, self.data_dir = source, lengths, n_needles, data_dir
+        self.source, self.lengths, self.n_needles, self.data_dir, self.path = source, lengths, n_needles, data_dir, path
         self.chunk_tokens, self.memory_tokens, self.max_chunks = chunk_tokens, memory_tokens, max_chunks
         super().__init__(**kwargs)
 
     # -- tasks -----------------------------------------------------------------------------------
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
         if self.source == "hotpotqa":
-            return hotpot_tasks(split, n, seed, self.lengths, self.data_dir)
+            return hotpot_tasks(split, n, seed, self.lengths, self.data_dir, path=self.path)
         return needle_tasks(split, n, seed, self.lengths, self.n_needles)
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:

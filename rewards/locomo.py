@@ -2,8 +2,9 @@
 
 Each reads the batch fields ``answer`` (the gold; None for category 5) and ``category`` (1-5),
 as the ``memrl/MemoryR1-Answer-v0`` tasks carry them, and scores the reply's last ``<answer>``
-block (or the whole reply) with :func:`memrl.envs.locomo.score_answer`: category 1 partial F1 over
-comma-split parts, category 3 the gold before ``;``, category 5 right when it says "not mentioned".
+block (or the whole reply) with :func:`memrl.scoring.locomo.score_answer`: category 1 partial F1 over
+comma-split parts, category 3 the gold before ``;``, category 5 right when it says "not mentioned";
+tokens are Porter-stemmed as LoCoMo's own scorer does.
 A sample without a category, or with no gold outside category 5, gets None ("not applicable").
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memrl.envs.locomo import Scores, score_answer
+from memrl.scoring.locomo import Scores, score_answer
 from memrl.scoring.registry import completion_text, reward
 from memrl.scoring.text import answer_text
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
+
+# Tests never reach the network: HotpotQA without a local file fails at once instead of asking the
+# Hub. The data they may read is ../shared/data beside the repository (CI lays it there); tests
+# that need it skip when it is absent. Set before any test imports `datasets`.
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if SHARED_DATA.is_dir():
+    os.environ.setdefault("MEMRL_DATA", str(SHARED_DATA))
 
 
 @pytest.fixture(scope="session")

@@ -20,30 +20,30 @@ import random
 import re
 from typing import Any
 
-from memrl.envs.locomo import normalize_conversation
+from memrl.data.locomo import normalize_conversation
+from memrl.data.words import CITIES_10, JOBS_8, PEOPLE_20, PETS_8, SPORTS
 
-NAMES = ["Alice", "Bruno", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jun",
-         "Kofi", "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq"]
+NAMES = PEOPLE_20
 ATTRIBUTES: dict[str, dict[str, Any]] = {
     # fact: the stored sentence; first / change / drop: what the speaker says (drop: None = never
     # given up); question: current value; history: every value (category 1); when: latest change.
-    "city": dict(values=["Paris", "Lagos", "Osaka", "Lima", "Oslo", "Cairo", "Quito", "Hanoi", "Perth", "Porto"],
+    "city": dict(values=CITIES_10,
                  fact="{name} lives in {value}", gone=None,
                  first="I live in {value}, by the way.", change="Big news: I moved to {value}!", drop=None,
                  question="Where does {name} live now?", history="Which cities has {name} lived in?",
                  when="When did {name} move to {value}?"),
-    "job": dict(values=["baker", "pilot", "nurse", "lawyer", "plumber", "teacher", "chemist", "farmer"],
+    "job": dict(values=JOBS_8,
                 fact="{name} works as a {value}", gone=None,
                 first="I work as a {value}.", change="I started a new job as a {value}!", drop=None,
                 question="What does {name} work as now?", history="Which jobs has {name} worked as?",
                 when="When did {name} start working as a {value}?"),
-    "pet": dict(values=["cat", "dog", "parrot", "turtle", "rabbit", "hamster", "goldfish", "lizard"],
+    "pet": dict(values=PETS_8,
                 fact="{name} has a pet {value}", gone="{name} no longer has a pet {value}",
                 first="We have a {value} at home.", change="We adopted a {value}!",
                 drop="Sadly we had to give our {value} away; no pets for now.",
                 question="What pet does {name} have now?", history="Which pets has {name} had?",
                 when="When did {name} get a pet {value}?"),
-    "sport": dict(values=["tennis", "chess", "rugby", "golf", "hockey", "cricket", "volleyball", "squash"],
+    "sport": dict(values=SPORTS,
                   fact="{name} plays {value}", gone="{name} no longer plays {value}",
                   first="I play {value} most weekends.", change="I took up {value}!",
                   drop="I stopped playing {value}, no time for sports now.",
@@ -88,7 +88,7 @@ def make_dialogue(rng: random.Random, n_sessions: int = 3, changes_per_session: 
 
 
 def make_conversation(rng: random.Random, n_sessions: int = 3, changes_per_session: int = 2) -> dict[str, Any]:
-    """One synthetic conversation, normalized as :func:`memrl.envs.locomo.normalize_conversation` does."""
+    """One synthetic conversation, normalized as :func:`memrl.data.locomo.normalize_conversation` does."""
     return normalize_conversation(make_dialogue(rng, n_sessions, changes_per_session))
 
 

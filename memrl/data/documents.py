@@ -5,7 +5,8 @@ Two task sources, both seeded and split-disjoint (``memrl.env.splits``):
 - ``hotpotqa``: a HotpotQA question's supporting paragraphs among other HotpotQA paragraphs
   (its own distractors first, then other questions'), shuffled, up to a target length; beyond
   what the data holds (~143K tokens in the 100 dev-distractor items) generated filler text
-  makes up the rest. Read by path from ``<data_dir>/hotpotqa/`` (never copied here).
+  makes up the rest. Read by :mod:`memrl.data.hotpotqa` (the data folder's ``hotpotqa/``, a
+  file given as ``path``, or the Hub).
 - ``needle``: RULER's multi-key needle in a haystack: ``n_needles`` sentences "The special magic
   number for <key> is <7 digits>." in generated filler; the question asks for one key's number.
   Needs no data (tests and CI use it).
@@ -23,20 +24,18 @@ gold is as often at the start as in the middle or at the end, and two golds neve
 
 from __future__ import annotations
 
-import json
 import math
+import os
 import random
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
+from memrl.data.hotpotqa import hotpotqa_source, rows_from
 from memrl.env.splits import check_split, generate_split, split_of
 from memrl.errors import UserError
 
 TokenCounter = Callable[[str], int]
 CHARS_PER_TOKEN = 4
-HOTPOT_FILE = "hotpotqa/hotpot_dev_distractor_first100_hf_format.json"
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"  # <repo>/../shared/data
 FILLER_TOKENS = 100  # a generated paragraph is about as long as a HotpotQA paragraph
 
 
@@ -166,16 +165,16 @@ def _flush(chunks: list[str], current: list[str]) -> None:
 
 
 # -- HotpotQA ------------------------------------------------------------------------------------
+def hotpot_items(data_dir: str | os.PathLike | None = None, path: str | os.PathLike | None = None) -> tuple[dict[str, Any], ...]:
+    """The HotpotQA items as ``{question, answer, gold: [paragraph], other: [paragraph]}``; a
+    paragraph is ``"<title>: <text>"``. No data is a one-line UserError."""
+    return _items(hotpotqa_source(data_dir, path))
+
+
 @lru_cache(maxsize=4)
-def load_hotpotqa(data_dir: str | Path | None = None) -> tuple[dict[str, Any], ...]:
-    """The 100 dev-distractor items as ``{question, answer, gold: [paragraph], other: [paragraph]}``;
-    a paragraph is ``"<title>: <text>"``. A missing file is a one-line UserError."""
-    path = Path(data_dir or DEFAULT_DATA_DIR) / HOTPOT_FILE
-    if not path.is_file():
-        raise UserError(f"HotpotQA data not found at {path}; pass data_dir=<folder holding hotpotqa/> "
-                        "(env_kwargs {\"data_dir\": ...}) or use source=\"needle\", which needs no data")
+def _items(source: str) -> tuple[dict[str, Any], ...]:
     items = []
-    for row in json.loads(path.read_text()):
+    for row in rows_from(source):
         titles, sentences = row["context"]["title"], row["context"]["sentences"]
         supporting = set(row["supporting_facts"]["title"])
         paragraphs = {t: f"{t}: {''.join(s).strip()}" for t, s in zip(titles, sentences)}
@@ -187,8 +186,8 @@ def load_hotpotqa(data_dir: str | Path | None = None) -> tuple[dict[str, Any], .
     return tuple(items)
 
 
-def hotpot_tasks(split: str, n: int, seed: int, lengths: Sequence[int], data_dir: str | Path | None = None,
-                 count: TokenCounter = approx_tokens) -> list[dict[str, Any]]:
+def hotpot_tasks(split: str, n: int, seed: int, lengths: Sequence[int], data_dir: str | os.PathLike | None = None,
+                 count: TokenCounter = approx_tokens, path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
     """``n`` documents for the questions of ``split`` (a question's split is the hash of its text,
     so a held-out question never appears in training); task k has length ``lengths[k % len]``.
 
@@ -197,7 +196,7 @@ def hotpot_tasks(split: str, n: int, seed: int, lengths: Sequence[int], data_dir
     are never used, so no training document holds the evidence for a held-out answer.
     """
     check_split(split)
-    items = load_hotpotqa(data_dir)
+    items = hotpot_items(data_dir, path)
     mine = [it for it in items if split_of(it["question"]) == split]
     if not mine:
         raise UserError(f"no HotpotQA question falls in split {split!r}")

@@ -1,12 +1,15 @@
-"""LoCoMo: the loader, the paper's question split, and LoCoMo's per-category scoring rules.
+"""LoCoMo and conversations in its layout: the loader, the paper's question split, session windows.
 
-LoCoMo (Maharana et al., 2024; CC BY-NC 4.0) is read by path and never copied into this project:
-``../shared/data/locomo/locomo10.json`` by default, or ``data_dir=``. One sample holds a
-``conversation`` (``speaker_a``, ``speaker_b``, ``session_N`` lists of turns with ``speaker``,
-``dia_id``, ``text`` and sometimes an image's ``blip_caption``, ``session_N_date_time``), a ``qa``
-list (``question``, ``answer``, ``evidence`` dia_ids, ``category``; category 5 is adversarial and
-has an ``adversarial_answer`` instead of an answer) and, optionally, ``observation`` (facts per
-speaker per session, each with its dia_id), ``event_summary`` and ``session_summary``.
+LoCoMo (Maharana et al., 2024; CC BY-NC 4.0) is read from the data folder
+(:mod:`memrl.data.paths`; ``memrl data download locomo`` puts ``locomo/locomo10.json`` there) and
+never copied into this project. A file of your own in the same layout is read from any ``path``.
+One sample holds a ``conversation`` (``speaker_a``, ``speaker_b``, ``session_N`` lists of turns with
+``speaker``, ``dia_id``, ``text`` and sometimes an image's ``blip_caption``,
+``session_N_date_time``), a ``qa`` list (``question``, ``answer``, ``evidence`` dia_ids,
+``category``; category 5 is adversarial and has an ``adversarial_answer`` instead of an answer)
+and, optionally, ``observation`` (facts per speaker per session, each with its dia_id),
+``event_summary`` and ``session_summary``. In a file of your own the speakers, dia_ids, evidence,
+category and observation may be left out (see :func:`normalize_conversation`).
 
 :func:`normalize_conversation` turns a sample into the form the Memory-R1 environments read::
 
@@ -14,68 +17,67 @@ speaker per session, each with its dia_id), ``event_summary`` and ``session_summ
         {"dia_id", "speaker", "text", "facts": [str, ...]}]}], "qa": [{"question", "answer",
         "adversarial_answer", "evidence", "category"}]}
 
-where each fact ends with the day it was said: "Ann adopted a dog (said on 8 May, 2023)."
-
-Scoring follows LoCoMo's ``evaluation.py`` rule by rule (our own code): category 1 (multi-hop) is
-the mean over the comma-split gold parts of the best F1 against the comma-split prediction parts;
-category 3 scores against the gold text before ``;``; category 5 is correct when the answer says
-the information is not mentioned / not available. One difference: LoCoMo stems tokens with
-NLTK's Porter stemmer before F1, we do not (no NLTK dependency), so an answer that differs from
-the gold only by inflection ("runs" / "running") scores lower here than there.
+where each fact ends with the day it was said: "Ann adopted a dog (said on 8 May, 2023)". A
+conversation without ``observation`` has no facts: :mod:`memrl.data.extract` makes them.
+The scoring rules are in :mod:`memrl.scoring.locomo`.
 """
 
 from __future__ import annotations
 
 import json
-import math
+import os
 import re
-import string
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from memrl.data.paths import data_folder, where
 from memrl.errors import UserError
+from memrl.scoring.locomo import ANSWERABLE
 
-CATEGORIES = {
-    # LoCoMo's numbering; the names follow the convention of later work (Mem0, Memory-R1).
-    1: "multi-hop",
-    2: "temporal",
-    3: "open-domain",
-    4: "single-hop",
-    5: "adversarial",
-}
-ANSWERABLE = (1, 2, 3, 4)
+LOCOMO_FILE = "locomo/locomo10.json"
+LICENSE = "CC BY-NC 4.0"
 # Memory-R1 trains on the 152 category 1-4 questions of the first conversation, validates on
 # the 81 of the second and tests on the 1,307 of the other eight (checked against locomo10.json).
 PAPER_SPLIT = {"train": (0,), "validation": (1,), "test": (2, 3, 4, 5, 6, 7, 8, 9)}
-NOT_AVAILABLE = ("not mentioned", "no information available")  # LoCoMo's category 5 test
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"  # <repo>/../shared/data
+LOCOMO_IDS = ("conv-26", "conv-30", "conv-41", "conv-42", "conv-43", "conv-44", "conv-47", "conv-48", "conv-49", "conv-50")
+LOCOMO_QUESTIONS = 1986
 
 _DIA = re.compile(r"D:?(\d+):(\d+)")
 _SESSION = re.compile(r"session_(\d+)")
-_PUNCT = str.maketrans("", "", string.punctuation)
-_FILLERS = re.compile(r"\b(a|an|the|and)\b")
 
 
 # -- loading ----------------------------------------------------------------------------------
-def locomo_path(data_dir: str | Path | None = None) -> Path:
-    """The LoCoMo file under ``data_dir`` (default ``<repo>/../shared/data``); a one-line error if absent."""
-    path = Path(data_dir or DEFAULT_DATA_DIR) / "locomo" / "locomo10.json"
-    if not path.is_file():
-        raise UserError(f"LoCoMo file not found at {path}; pass data_dir=<folder holding locomo/locomo10.json> "
-                        "(env_kwargs {\"data_dir\": ...}) or use source='synthetic'")
-    return path
+def locomo_path(data_dir: str | os.PathLike | None = None, path: str | os.PathLike | None = None) -> Path:
+    """``path``, else ``locomo/locomo10.json`` in the data folder; a one-line error if absent."""
+    if path:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise UserError(f"conversation file {str(file)!r} does not exist; pass path=<a JSON file in the LoCoMo layout>")
+        return file
+    file = data_folder(data_dir) / LOCOMO_FILE
+    if not file.is_file():
+        raise UserError(f"LoCoMo file not found in {where(data_dir)}: no {LOCOMO_FILE}; run `memrl data download locomo` "
+                        "(online), pass data_dir=<folder holding locomo/> or path=<your conversations>, or use source='synthetic'")
+    return file
 
 
-def load_locomo(data_dir: str | Path | None = None) -> list[dict[str, Any]]:
-    """Every conversation of ``locomo10.json``, normalized (see the module docstring)."""
-    path = locomo_path(data_dir)
-    with open(path, encoding="utf-8") as f:
-        samples = json.load(f)
-    if not isinstance(samples, list):
-        raise UserError(f"{path}: expected a JSON list of LoCoMo samples, got {type(samples).__name__}")
+def load_locomo(data_dir: str | os.PathLike | None = None, path: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """Every conversation of the LoCoMo file (or of ``path``), normalized (see the module docstring)."""
+    file = locomo_path(data_dir, path)
+    try:
+        samples = json.loads(file.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{file}: not valid JSON ({e}); expected a list of conversations in the LoCoMo layout") from None
+    if isinstance(samples, dict) and "conversation" in samples:
+        samples = [samples]  # one conversation on its own
+    if not isinstance(samples, list) or not samples:
+        raise UserError(f"{file}: expected a JSON list of conversations in the LoCoMo layout, got {type(samples).__name__}")
     return [normalize_conversation(s, index=i) for i, s in enumerate(samples)]
+
+
+def is_locomo(conversations: list[dict[str, Any]]) -> bool:
+    """True for LoCoMo's own ten conversations (they take the paper's split)."""
+    return tuple(c["id"] for c in conversations) == LOCOMO_IDS
 
 
 def parse_evidence(items: Any) -> list[str]:
@@ -94,20 +96,31 @@ def session_of(dia_id: str) -> int | None:
 
 
 def normalize_conversation(sample: dict[str, Any], index: int = 0) -> dict[str, Any]:
-    """One LoCoMo sample as the Memory-R1 envs read it; turn facts come from ``observation``."""
-    conv = sample.get("conversation")
-    if not isinstance(conv, dict) or "speaker_a" not in conv:
-        raise UserError(f"LoCoMo sample {index} has no conversation with speaker_a/speaker_b; is this a LoCoMo file?")
+    """One sample as the Memory-R1 envs read it; turn facts come from ``observation``.
+
+    Beyond LoCoMo's own file this reads a user's conversations: without ``speaker_a``/``speaker_b``
+    the speakers are those of the turns, a turn without ``dia_id`` gets ``D<session>:<k>``, a
+    question without ``category`` is category 0 (scored by plain F1), and every question but an
+    adversarial one (category 5) needs an ``answer``.
+    """
+    conv = sample.get("conversation") if isinstance(sample, dict) else None
+    numbers = sorted(int(m.group(1)) for k in conv if (m := _SESSION.fullmatch(k)) and isinstance(conv[k], list)) if isinstance(conv, dict) else []
+    if not numbers:
+        raise UserError(f"sample {index} has no conversation with session_N lists of turns (and speaker_a/speaker_b); "
+                        "is this a file in the LoCoMo layout?")
+    ident = str(sample.get("sample_id", f"locomo-{index}"))
     facts = _observation_facts(sample.get("observation") or {})
     sessions = []
-    numbers = sorted(int(m.group(1)) for k in conv if (m := _SESSION.fullmatch(k)) and isinstance(conv[k], list))
     for n in numbers:
         date = str(conv.get(f"session_{n}_date_time", ""))
-        turns = [_turn(t, facts, session_day(date)) for t in conv[f"session_{n}"] if isinstance(t, dict)]
+        raw = [t for t in conv[f"session_{n}"] if isinstance(t, dict)]
+        turns = [_turn({"dia_id": f"D{n}:{k}", **t}, facts, session_day(date)) for k, t in enumerate(raw, 1)]
         sessions.append({"session": n, "date": date, "turns": turns})
-    qa = [_question(q) for q in sample.get("qa", [])]
-    return {"id": str(sample.get("sample_id", f"locomo-{index}")), "speakers": [conv["speaker_a"], conv["speaker_b"]],
-            "sessions": sessions, "qa": qa}
+    speakers = [conv[k] for k in ("speaker_a", "speaker_b") if conv.get(k)]
+    if len(speakers) < 2:
+        speakers = list(dict.fromkeys(t["speaker"] for s in sessions for t in s["turns"] if t["speaker"]))
+    qa = [_question(q, ident, k) for k, q in enumerate(sample.get("qa") or [])]
+    return {"id": ident, "speakers": speakers, "sessions": sessions, "qa": qa}
 
 
 def _observation_facts(observation: dict[str, Any]) -> dict[str, list[str]]:
@@ -134,16 +147,29 @@ def _turn(turn: dict[str, Any], facts: dict[str, list[str]], day: str) -> dict[s
     dia_id = str(turn.get("dia_id", ""))
     # Facts carry the day they were said: temporal questions ("When did ...?", "last Saturday")
     # are answerable from a memory only if it keeps the date, as Mem0 keeps timestamps.
-    dated = [f"{f.strip().rstrip('.')} (said on {day})." if day else f for f in facts.get(dia_id, [])]
-    return {"dia_id": dia_id, "speaker": str(turn.get("speaker", "")), "text": text, "facts": dated}
+    return {"dia_id": dia_id, "speaker": str(turn.get("speaker", "")), "text": text,
+            "facts": [dated(f, day) for f in facts.get(dia_id, [])]}
 
 
-def _question(q: dict[str, Any]) -> dict[str, Any]:
-    answer = q.get("answer")
-    adversarial = q.get("adversarial_answer")
+def dated(fact: str, day: str) -> str:
+    """A fact with the day it was said: "Ann adopted a dog (said on 8 May, 2023)." (as is without a day)."""
+    return f"{fact.strip().rstrip('.')} (said on {day})." if day else fact
+
+
+def _question(q: dict[str, Any], ident: str, k: int) -> dict[str, Any]:
+    answer, adversarial = q.get("answer"), q.get("adversarial_answer")
+    category = int(q.get("category", 0))
+    if answer is None and category != 5:
+        raise UserError(f"conversation {ident!r}, question {k} ({str(q.get('question', ''))[:60]!r}) has no answer; "
+                        "give one, or category 5 for a question the conversation cannot answer")
     return {"question": str(q.get("question", "")), "answer": None if answer is None else str(answer),
             "adversarial_answer": None if adversarial is None else str(adversarial),
-            "evidence": parse_evidence(q.get("evidence", [])), "category": int(q.get("category", 0))}
+            "evidence": parse_evidence(q.get("evidence", [])), "category": category}
+
+
+def has_facts(conversation: dict[str, Any]) -> bool:
+    """True when some turn carries annotated facts (LoCoMo's ``observation``)."""
+    return any(t["facts"] for s in conversation["sessions"] for t in s["turns"])
 
 
 # -- splits ------------------------------------------------------------------------------------
@@ -154,7 +180,7 @@ def paper_split(conversations: list[dict[str, Any]], split: str) -> list[dict[st
     """
     if split not in PAPER_SPLIT:
         raise UserError(f"unknown split {split!r}; use one of {', '.join(PAPER_SPLIT)}")
-    if len(conversations) != 10:
+    if len(conversations) != len(PAPER_SPLIT["train"] + PAPER_SPLIT["validation"] + PAPER_SPLIT["test"]):
         raise UserError(f"the paper split needs LoCoMo's 10 conversations, got {len(conversations)}")
     return [{**conversations[i], "qa": [q for q in conversations[i]["qa"] if q["category"] in ANSWERABLE]}
             for i in PAPER_SPLIT[split]]
@@ -178,79 +204,3 @@ def session_windows(conversation: dict[str, Any], size: int | None) -> list[dict
         windows.append({**conversation, "id": f"{conversation['id']}/s{part[0]['session']}-{part[-1]['session']}",
                         "sessions": part, "qa": qa})
     return windows
-
-
-# -- scoring -------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Scores:
-    """One answer's scores under LoCoMo's rules for its category."""
-
-    f1: float
-    em: float
-    bleu1: float
-
-
-def normalize_answer(text: str) -> str:
-    """LoCoMo's answer normalization: no commas, lowercase, no punctuation, no a/an/the/and."""
-    text = str(text).replace(",", "").lower().translate(_PUNCT)
-    return " ".join(_FILLERS.sub(" ", text).split())
-
-
-def _f1(pred: str, gold: str) -> float:
-    p, g = normalize_answer(pred).split(), normalize_answer(gold).split()
-    common = sum((Counter(p) & Counter(g)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
-def multi_f1(pred: str, gold: str) -> float:
-    """Category 1: mean over comma-split gold parts of the best F1 against any prediction part."""
-    preds = [p for p in str(pred).split(",") if p.strip()] or [""]
-    golds = [g for g in str(gold).split(",") if g.strip()]
-    if not golds:
-        return 0.0
-    return sum(max(_f1(p, g) for p in preds) for g in golds) / len(golds)
-
-
-def bleu1(pred: str, gold: str) -> float:
-    """Sentence BLEU-1: clipped unigram precision times the brevity penalty (no smoothing needed
-    at order 1), over normalized tokens."""
-    p, g = normalize_answer(pred).split(), normalize_answer(gold).split()
-    if not p or not g:
-        return 0.0
-    clipped = sum((Counter(p) & Counter(g)).values())
-    brevity = 1.0 if len(p) > len(g) else math.exp(1 - len(g) / len(p))
-    return brevity * clipped / len(p)
-
-
-def says_not_available(pred: str) -> bool:
-    """LoCoMo's category 5 rule: the answer says the information is not mentioned / not available."""
-    low = str(pred).lower()
-    return any(phrase in low for phrase in NOT_AVAILABLE)
-
-
-def score_answer(pred: str, gold: str | None, category: int) -> Scores:
-    """F1, EM and BLEU-1 of ``pred`` under the rules of ``category`` (5: all three are 1 or 0)."""
-    if category == 5:
-        ok = float(says_not_available(pred))
-        return Scores(ok, ok, ok)
-    if gold is None:
-        raise ValueError(f"a category {category} question needs a gold answer")
-    if category == 3:
-        gold = gold.split(";")[0].strip()
-    f1 = multi_f1(pred, gold) if category == 1 else _f1(pred, gold)
-    em = float(normalize_answer(pred) == normalize_answer(gold))
-    return Scores(f1, em, bleu1(pred, gold))
-
-
-def category_table(rows: list[dict[str, Any]], metrics: tuple[str, ...] = ("f1", "em", "bleu1")) -> dict[str, dict[str, float]]:
-    """Mean of each metric per category name and over all rows (``"all"``), per question: rows are
-    ``{"category": int, "f1": ..., "em": ..., "bleu1": ...}`` (a manager episode's ``per_question``),
-    so episodes of different sizes pool correctly."""
-    groups: dict[str, list[dict[str, Any]]] = {"all": list(rows)}
-    for row in rows:
-        groups.setdefault(CATEGORIES.get(row["category"], str(row["category"])), []).append(row)
-    return {name: {m: sum(r[m] for r in group) / len(group) for m in metrics} | {"n": float(len(group))}
-            for name, group in groups.items() if group}

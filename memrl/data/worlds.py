@@ -16,16 +16,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-PEOPLE = ["Alice", "Bruno", "Chen", "Dana", "Emeka", "Farah", "Goran", "Hana", "Ivan", "Jun", "Kofi",
-          "Lena", "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tariq", "Uma", "Viktor"]
-COMPANIES = ["Acme", "Borealis", "Cobalt", "Dynamo", "Everest", "Fjord", "Granite", "Helix", "Ion", "Juniper"]
-CITIES = ["Paris", "Lagos", "Osaka", "Lima", "Oslo", "Cairo", "Quito", "Hanoi", "Perth", "Porto", "Dakar", "Riga"]
-VALUES = {
-    "city": CITIES,
-    "job": ["baker", "pilot", "nurse", "lawyer", "plumber", "teacher", "chemist", "farmer", "editor", "welder"],
-    "pet": ["cat", "dog", "parrot", "turtle", "rabbit", "hamster", "goldfish", "lizard", "ferret"],
-    "employer": COMPANIES,
-}
+from memrl.data.words import CITIES, COMPANIES, JOBS, NAMES, PETS
+
+PEOPLE = NAMES
+VALUES = {"city": CITIES, "job": JOBS, "pet": PETS, "employer": COMPANIES}
 FACT = {
     "city": "{name} lives in {value}.",
     "job": "{name} works as a {value}.",

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from memrl.envs.documents import (
-    DEFAULT_DATA_DIR, HOTPOT_FILE, approx_tokens, build_document, chunk_document, cut_to_tokens, filler_stream,
-    hotpot_tasks, load_hotpotqa, needle_tasks, spread_positions,
+from memrl.data.documents import (
+    approx_tokens, build_document, chunk_document, cut_to_tokens, filler_stream, hotpot_items, hotpot_tasks, needle_tasks,
+    spread_positions,
 )
+from memrl.data.hotpotqa import LOCAL_FILES, hotpotqa_file
 from memrl.errors import UserError
 
 
@@ -24,10 +25,9 @@ def hotpot_fixture(root: Path, n: int = 40) -> Path:
         rows.append({"question": f"Which fact links Gold{i}a and Gold{i}b?", "answer": f"answer{i}",
                      "supporting_facts": {"title": titles[:2], "sent_id": [0, 1]},
                      "context": {"title": titles, "sentences": sentences}})
-    path = root / HOTPOT_FILE
+    path = root / LOCAL_FILES[-1]
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(rows))
-    load_hotpotqa.cache_clear()
     return root
 
 
@@ -107,11 +107,26 @@ def test_hotpot_held_out_evidence_never_appears_in_training_documents(tmp_path):
 
 
 def test_missing_hotpot_data_is_a_one_line_error(tmp_path):
-    with pytest.raises(UserError, match="HotpotQA data not found at .*source=\"needle\""):
-        load_hotpotqa(tmp_path)
+    with pytest.raises(UserError, match="HotpotQA data not found in .*memrl data download hotpotqa"):
+        hotpot_items(tmp_path)
 
 
-@pytest.mark.skipif(not (DEFAULT_DATA_DIR / HOTPOT_FILE).is_file(), reason="../shared/data is absent")
+def test_hotpot_items_take_a_file_given_by_path(tmp_path):
+    data = hotpot_fixture(tmp_path)
+    mine = tmp_path / "mine.json"
+    mine.write_text((data / LOCAL_FILES[-1]).read_text())
+    assert hotpot_items(path=mine) == hotpot_items(data)
+    assert hotpot_tasks("test", 2, seed=0, lengths=[400], path=mine) == hotpot_tasks("test", 2, seed=0, lengths=[400], data_dir=data)
+
+
+def _local_hotpot() -> bool:
+    try:
+        return hotpotqa_file() is not None
+    except UserError:
+        return False
+
+
+@pytest.mark.skipif(not _local_hotpot(), reason="no local HotpotQA file (../shared/data is absent)")
 def test_real_hotpot_documents_reach_32k_tokens_with_spread_gold():
     tasks = hotpot_tasks("train", 20, seed=0, lengths=[32768])
     depths = [p / len(t["paragraphs"]) for t in tasks for p in t["gold_positions"]]

@@ -1,25 +1,14 @@
-"""LoCoMo loader, paper split, scoring rules and the synthetic dialogue generator."""
+"""The LoCoMo loader (memrl.data.locomo): its quirks, the paper split, session windows, files of your own."""
 
 from __future__ import annotations
 
 import json
-import random
 
 import pytest
 
-from memrl.envs.dialogues import fact_subject, is_drop, make_conversation, make_dialogue
-from memrl.envs.locomo import (
-    DEFAULT_DATA_DIR,
-    bleu1,
-    load_locomo,
-    normalize_conversation,
-    paper_split,
-    parse_evidence,
-    score_answer,
-    session_windows,
-)
+from memrl.data.locomo import LOCOMO_FILE, load_locomo, normalize_conversation, paper_split, parse_evidence, session_windows
+from memrl.data.paths import data_folder
 from memrl.errors import UserError
-from memrl.scoring import get_reward
 
 # A tiny hand-written sample in LoCoMo's schema, with its quirks: an image turn, an int answer,
 # a category 5 question with adversarial_answer only, a malformed evidence string, an
@@ -71,7 +60,7 @@ def test_fixture_loads_with_its_quirks(tmp_path):
 
 
 def test_missing_file_is_a_one_line_user_error(tmp_path):
-    with pytest.raises(UserError, match="LoCoMo file not found.*data_dir"):
+    with pytest.raises(UserError, match="LoCoMo file not found in .*memrl data download locomo"):
         load_locomo(tmp_path)
 
 
@@ -108,63 +97,7 @@ def test_session_windows_keep_questions_whose_evidence_is_inside(tmp_path):
     assert session_windows(conv, None)[0]["qa"] == conv["qa"]
 
 
-@pytest.mark.parametrize("pred, gold, category, f1, em", [
-    ("Paris", "Paris", 4, 1.0, 1.0),  # plain match
-    ("the city of Paris", "Paris", 4, 0.5, 0.0),  # partial credit, articles dropped
-    ("Lima, Paris", "Paris, Lima", 1, 1.0, 0.0),  # multi-hop: order of the parts does not matter
-    ("Paris", "Paris, Lima", 1, 0.5, 0.0),  # one of two parts
-    ("7 May 2023", "7 May, 2023", 2, 1.0, 1.0),  # commas are dropped
-    ("blue", "blue; since she said so", 3, 1.0, 1.0),  # category 3: the text before ';'
-    ("That is not mentioned.", None, 5, 1.0, 1.0),  # adversarial: refusing is right
-    ("Rex", None, 5, 0.0, 0.0),  # adversarial: answering is wrong
-])
-def test_score_answer_follows_locomo_rules(pred, gold, category, f1, em):
-    scores = score_answer(pred, gold, category)
-    assert scores.f1 == pytest.approx(f1) and scores.em == em
-
-
-def test_bleu1_clips_repeats_and_penalises_short_answers():
-    assert bleu1("paris paris paris", "paris") == pytest.approx(1 / 3)
-    assert bleu1("paris", "paris lima") == pytest.approx(0.36787944, rel=1e-6)  # exp(1 - 2/1)
-    assert bleu1("", "paris") == 0.0
-
-
-def test_locomo_reward_plugins_apply_the_category_rules():
-    f1, em = get_reward("locomo_f1"), get_reward("locomo_em")
-    completions = ["<answer>Paris</answer>", "Not mentioned.", "<answer>Rome</answer>", "x"]
-    fields = dict(answer=["Paris, Lima", None, "Rome; or Milan", None], category=[1, 5, 3, 4])
-    assert f1(completions, **fields) == [0.5, 1.0, 1.0, None]  # no gold outside category 5: not applicable
-    assert em(completions, **fields) == [0.0, 1.0, 1.0, None]
-
-
-# -- the synthetic generator -------------------------------------------------------------------
-def test_generator_is_seeded_and_in_the_locomo_schema():
-    a, b = make_dialogue(random.Random(7)), make_dialogue(random.Random(7))
-    assert a == b and set(a) == {"sample_id", "conversation", "observation", "qa"}
-    conv = normalize_conversation(a)
-    assert conv == make_conversation(random.Random(7))
-    ids = {t["dia_id"] for s in conv["sessions"] for t in s["turns"]}
-    assert all(set(q["evidence"]) <= ids for q in conv["qa"])  # evidence points at real turns
-
-
-def test_generated_facts_change_over_time_and_questions_track_the_last_state():
-    convs = [make_conversation(random.Random(seed), n_sessions=4) for seed in range(40)]
-    facts = [f for c in convs for s in c["sessions"] for t in s["turns"] for f in t["facts"]]
-    assert any(is_drop(f) for f in facts)  # some facts retract older ones (DELETE matters)
-    assert all(fact_subject(f) for f in facts)
-    for conv in convs:
-        last: dict[str, str] = {}
-        for fact in (f for s in conv["sessions"] for t in s["turns"] for f in t["facts"]):
-            last[fact_subject(fact)] = fact
-        for q in conv["qa"]:
-            if q["category"] == 4:  # the current value is in the subject's last fact
-                name = next(n for n in conv["speakers"] if n in q["question"])
-                assert any(q["answer"] in f and f.startswith(name) for f in last.values())
-    categories = {q["category"] for c in convs for q in c["qa"]}
-    assert categories == {1, 2, 4, 5}
-
-
-@pytest.mark.skipif(not (DEFAULT_DATA_DIR / "locomo" / "locomo10.json").is_file(), reason="../shared/data is absent")
+@pytest.mark.skipif(not (data_folder() / LOCOMO_FILE).is_file(), reason="no LoCoMo file (../shared/data is absent)")
 def test_real_locomo_file_counts_and_paper_split():
     convs = load_locomo()
     assert len(convs) == 10
@@ -174,10 +107,3 @@ def test_real_locomo_file_counts_and_paper_split():
     assert sum(len(t["facts"]) for s in convs[0]["sessions"] for t in s["turns"]) == 184  # observation facts
 
 
-def test_category_table_pools_questions_not_episodes():
-    from memrl.envs.locomo import category_table
-
-    rows = [{"category": 4, "f1": 1.0, "em": 1.0, "bleu1": 1.0}] * 3 + [{"category": 5, "f1": 0.0, "em": 0.0, "bleu1": 0.0}]
-    table = category_table(rows)
-    assert table["all"] == {"f1": 0.75, "em": 0.75, "bleu1": 0.75, "n": 4.0}
-    assert table["single-hop"]["n"] == 3.0 and table["adversarial"]["f1"] == 0.0 and "temporal" not in table

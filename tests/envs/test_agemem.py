@@ -10,8 +10,9 @@ import pytest
 
 from memrl.env.registry import make
 from memrl.envs.agemem import AgeMemEnv
-from memrl.envs.hotpot_stages import data_dir, hotpot_tasks, to_task
-from memrl.envs.worlds import Knobs, canonical, make_world
+from memrl.data.hotpot_stages import hotpot_tasks, to_task
+from memrl.data.paths import data_folder
+from memrl.data.worlds import Knobs, canonical, make_world
 from memrl.errors import UserError
 from memrl.scoring import RewardError, RewardSet
 
@@ -157,7 +158,7 @@ def test_hotpot_item_becomes_a_task(tmp_path):
     assert task["notes"] == ["Other things happen."] and task["answer"] == "Qux"
     path = tmp_path / "hp.json"
     path.write_text(json.dumps([ITEM] * 3))
-    env = make("memrl/AgeMem-v0", source="hotpotqa", data_path=str(path))
+    env = make("memrl/AgeMem-v0", source="hotpotqa", path=str(path))
     tasks = [t for s in ("train", "validation", "test") for t in env.make_tasks(s, 10)]
     assert len(tasks) == 3  # one question, so all three copies land in the same split
 
@@ -167,12 +168,12 @@ def test_bad_hotpot_file_is_one_line(tmp_path, content, message):
     path = tmp_path / "bad.json"
     path.write_text(content)
     with pytest.raises(UserError, match=message):
-        hotpot_tasks("test", 5, path)
+        hotpot_tasks("test", 5, path=path)
     with pytest.raises(UserError, match="not found"):
-        hotpot_tasks("test", 5, tmp_path / "missing.json")
+        hotpot_tasks("test", 5, path=tmp_path / "missing.json")
 
 
-@pytest.mark.skipif(not (data_dir() / "hotpotqa").exists(), reason="../shared/data is not beside the repository")
+@pytest.mark.skipif(not (data_folder() / "hotpotqa").exists(), reason="../shared/data is not beside the repository")
 def test_real_hotpot_file_splits_are_disjoint():
     splits = {s: hotpot_tasks(s, 1000) for s in ("train", "validation", "test")}
     assert sum(len(v) for v in splits.values()) == 100

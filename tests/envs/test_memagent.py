@@ -8,10 +8,10 @@ import pytest
 
 from memrl.env.checker import check_env
 from memrl.env.registry import make
-from memrl.envs.documents import approx_tokens
+from memrl.data.documents import approx_tokens
 from memrl.errors import UserError
 from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_backend
-from tests.envs.test_documents import hotpot_fixture
+from tests.data.test_documents import hotpot_fixture
 
 NEEDLE = re.compile(r"The special magic number for [\w-]+ is \d+\.")
 

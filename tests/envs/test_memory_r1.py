@@ -9,10 +9,12 @@ import pytest
 
 from memrl.actions import ToolCall, render_tool_call
 from memrl.env.registry import make
-from memrl.envs.dialogues import is_drop
-from memrl.envs.locomo import DEFAULT_DATA_DIR
-from memrl.envs.memory_r1 import NOT_MENTIONED, extractive_answerer, heuristic_bank, memory_key
+from memrl.data.conversations import heuristic_bank, memory_key
+from memrl.data.dialogues import is_drop
+from memrl.data.locomo import LOCOMO_FILE
+from memrl.data.paths import data_folder
 from memrl.errors import UserError
+from memrl.scoring.answerers import NOT_MENTIONED, extractive_answerer
 
 MANAGER, ANSWER = "memrl/MemoryR1-Manager-v0", "memrl/MemoryR1-Answer-v0"
 
@@ -237,7 +239,7 @@ def test_an_unanswered_question_counts_as_zero_in_its_category():
     task = next(t for t in env.make_tasks("test", 40) if t["category"] == 2)
     env.reset(seed=0, options={"task": task})
     *_, truncated, info = env.step("I am not sure.")  # no <answer>: the turn limit ends it
-    assert truncated and "score" not in info["outcome"]
+    assert truncated and info["outcome"]["answered"] is False and info["outcome"]["score"] == 0.0
     assert info["outcome"]["per_question"] == [{"category": 2, "category_name": "temporal", "f1": 0.0, "em": 0.0, "bleu1": 0.0}]
     env.reset(seed=0, options={"task": task})
     answered = env.step(f"<answer>{task['answer']}</answer>")[-1]["outcome"]
@@ -259,7 +261,7 @@ def test_answer_tasks_are_split_disjoint_by_conversation():
     assert train and test and not train & test
 
 
-@pytest.mark.skipif(not (DEFAULT_DATA_DIR / "locomo" / "locomo10.json").is_file(), reason="../shared/data is absent")
+@pytest.mark.skipif(not (data_folder() / LOCOMO_FILE).is_file(), reason="no LoCoMo file (../shared/data is absent)")
 def test_locomo_source_uses_the_paper_split():
     answer = make(ANSWER, source="locomo")
     assert len(answer.make_tasks("train", 1000)) == 152
@@ -279,7 +281,7 @@ def test_locomo_source_uses_the_paper_split():
 
 @pytest.mark.slow  # building the tiny model alone takes ~10 s on 2 shared cores
 def test_llm_answerer_runs_a_frozen_model_greedily(tasks):
-    from memrl.envs.memory_r1 import LLMAnswerer
+    from memrl.scoring.answerers import LLMAnswerer
     from memrl.models import tiny_model
 
     answerer = LLMAnswerer(*tiny_model(0), max_new_tokens=4)

@@ -8,14 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from memrl.envs.multiobj import (
-    HOTPOT_FILE, default_data_dir, hotpot_pool, make_synthetic_task, make_tasks, per_objective_em,
-)
-from memrl.envs.search import Corpus, load_jsonl_corpus
+from memrl.data.corpus import Corpus, load_jsonl_corpus
+from memrl.data.hotpotqa import LOCAL_FILES, hotpotqa_file
+from memrl.data.multiobj import hotpot_pool, make_synthetic_task, make_tasks
+from memrl.envs.multiobj import per_objective_em
 from memrl.errors import UserError
 from memrl.rewards.match import multi_answer_em
 
-REAL_DATA = default_data_dir() / HOTPOT_FILE
+
+
+def _local_hotpot() -> bool:
+    try:
+        return hotpotqa_file() is not None
+    except UserError:
+        return False
 
 
 def hotpot_fixture(root: Path, n: int = 60) -> Path:
@@ -25,7 +31,7 @@ def hotpot_fixture(root: Path, n: int = 60) -> Path:
         titles = [f"Place{i}", f"Other{i}x", f"Other{i}y"]
         sentences = [[f"{t} was founded by person{i}.", f" {t} is a made-up town."] for t in titles]
         rows.append({"question": f"Who founded Place{i}?", "answer": f"person{i}", "context": {"title": titles, "sentences": sentences}})
-    path = root / HOTPOT_FILE
+    path = root / LOCAL_FILES[-1]
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(rows))
     return root
@@ -62,7 +68,7 @@ def test_hotpot_splits_never_share_a_question(tmp_path):
 
 
 def test_hotpot_errors_are_one_line(tmp_path):
-    with pytest.raises(UserError, match="HotpotQA file not found .* source='synthetic'"):
+    with pytest.raises(UserError, match="HotpotQA data not found in .*memrl data download hotpotqa"):
         hotpot_pool(tmp_path, "train")
     data = hotpot_fixture(tmp_path)
     too_many = len(hotpot_pool(data, "test")) + 1
@@ -72,7 +78,7 @@ def test_hotpot_errors_are_one_line(tmp_path):
         make_tasks("train", 1, n_objectives=17)
 
 
-@pytest.mark.skipif(not REAL_DATA.is_file(), reason="../shared/data is absent")
+@pytest.mark.skipif(not _local_hotpot(), reason="no local HotpotQA file (../shared/data is absent)")
 def test_real_hotpot_file_gives_the_paragraphs_of_each_question():
     task = make_tasks("train", 1, seed=0, n_objectives=16, source="hotpotqa")[0]
     # Up to 10 paragraphs per item (a few dev-distractor items carry fewer).

@@ -132,7 +132,7 @@ def test_rows_report_mean_and_peak_context(tokenizer, tasks):
 def test_questions_are_pooled_by_category_across_episodes(tokenizer, tmp_path):
     # Memory-R1's manager scores ~20 questions an episode: the table pools them question by
     # question, so each category's mean is over its questions, not a mean of episode means.
-    from memrl.envs.locomo import CATEGORIES
+    from memrl.scoring.locomo import CATEGORIES
 
     env = "memrl/MemoryR1-Manager-v0"
     result = evaluate({"base": make_backend("scripted", tokenizer=tokenizer, policy=lambda prompt: "OK")}, [env],
