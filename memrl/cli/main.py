@@ -53,9 +53,11 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             raise UserError(f"--episode {args.episode} is out of range; {args.file} holds {len(trajectories)} episodes (0..{len(trajectories) - 1})")
         chosen = {args.episode: trajectories[args.episode]}
     else:
-        chosen = dict(enumerate(trajectories[: args.limit]))
+        limit = args.limit if args.limit is not None else (None if args.html else 3)  # a page lists them all
+        chosen = dict(enumerate(trajectories[:limit]))
     if args.html:
-        Path(args.html).write_text(render_html(list(chosen.values())), encoding="utf-8")
+        page = render_html(list(chosen.values()), indices=list(chosen), title=Path(args.file).name)
+        Path(args.html).write_text(page, encoding="utf-8")
         print(f"wrote {args.html} ({len(chosen)} episodes)")
         return 0
     console = Console()
@@ -151,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Show saved episodes: policy vs env text, segment boundaries, memory after each turn.")
     p.add_argument("file", help="a trajectory JSONL file (from a recipe's --save-rollouts or save_trajectories)")
     p.add_argument("--episode", type=int, default=None, help="show only this episode (0-based)")
-    p.add_argument("--limit", type=int, default=3, help="how many episodes to show when --episode is not given")
-    p.add_argument("--html", default=None, metavar="OUT.html", help="write a browser page instead of printing")
+    p.add_argument("--limit", type=int, default=None, help="how many episodes to show when --episode is not given (default: 3, all with --html)")
+    p.add_argument("--html", default=None, metavar="OUT.html", help="write a self-contained page (episode list, segment timeline, memory diffs) instead of printing")
     p.add_argument("--no-memory", action="store_true", help="do not print the memory store after each turn")
     p.set_defaults(func=_cmd_inspect)
 
