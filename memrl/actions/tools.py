@@ -8,6 +8,10 @@ unknown type names are accepted, so a richer hand-written schema never rejects a
 Integers: ``true`` is not an integer (Python's ``bool`` subclasses ``int``; JSON's doesn't), and
 an integral float such as ``3.0`` *is* one and is passed on as ``3`` — that is JSON Schema's own
 rule (draft 6+), and the tool receives the ``int`` its type hint promised.
+
+Numbers are bounded: ``minimum`` / ``maximum`` (and the exclusive forms) are checked, and an
+integer must fit in 64 bits whatever its schema says, so ``"top_k": 1e308`` (an integral float,
+hence a 309-digit int) is a format error the model sees, not an ``OverflowError`` in a tool.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from typing import Any
 from memrl.actions.types import FormatError
 
 _MAX_DEPTH = 32  # schema nesting we follow; deeper values are accepted unchecked
+_INT64 = 2**63  # the integers a tool may receive: what SQLite, numpy and JSON peers can hold
 _NAMES_SHOWN = 20  # tools listed in an unknown-tool message
 
 
@@ -138,12 +143,44 @@ def describe(schema: Any) -> str:
     types = _types(schema)
     if not types:
         return "any value"
-    words = [_ARTICLE.get(t, repr(t)) for t in types]
+    words = [_ARTICLE.get(t, repr(t)) + _range(schema) if t in ("integer", "number") else _ARTICLE.get(t, repr(t))
+             for t in types]
     if types == ["array"] and isinstance(schema.get("items"), Mapping) and _types(schema["items"]):
         words = [f"an array of {describe(schema['items'])}"]
     if schema.get("nullable") and "null" not in types:
         words.append("null")
     return " or ".join(words)
+
+
+def _range(schema: Mapping[str, Any]) -> str:
+    """`` from 1 to 10``, `` >= 1``, `` < 5``..., from the schema's numeric bounds ('' if none)."""
+    low, high = _number(schema.get("minimum")), _number(schema.get("maximum"))
+    if low is not None and high is not None:
+        return f" from {_num(low)} to {_num(high)}"
+    parts = [f"{op} {_num(v)}" for op, v in ((">=", low), ("<=", high), (">", _number(schema.get("exclusiveMinimum"))),
+                                              ("<", _number(schema.get("exclusiveMaximum")))) if v is not None]
+    return " " + " and ".join(parts) if parts else ""
+
+
+def _number(value: Any) -> float | int | None:
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _num(value: int | float) -> str:
+    """A number for a one-line message: a 309-digit integer is shown as 1e+308, not in full."""
+    if isinstance(value, int) and abs(value) >= 10**15:
+        try:
+            return f"{float(value):.3g}"
+        except OverflowError:
+            return f"~2^{value.bit_length()}"
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _out_of_bounds(value: int | float, schema: Mapping[str, Any]) -> bool:
+    low, high = _number(schema.get("minimum")), _number(schema.get("maximum"))
+    xlow, xhigh = _number(schema.get("exclusiveMinimum")), _number(schema.get("exclusiveMaximum"))
+    return ((low is not None and value < low) or (high is not None and value > high)
+            or (xlow is not None and value <= xlow) or (xhigh is not None and value >= xhigh))
 
 
 def _kind(value: Any) -> str:
@@ -152,7 +189,7 @@ def _kind(value: Any) -> str:
     if isinstance(value, bool):
         return f"the boolean {json.dumps(value)}"
     if isinstance(value, (int, float)):
-        return f"the number {value}"
+        return f"the number {_num(value)}"
     if isinstance(value, str):
         return f"the string {quote(value, 40)}"
     return "an array" if isinstance(value, list) else "an object"
@@ -211,6 +248,13 @@ def conform(value: Any, schema: Any, path: str, depth: int = 0) -> tuple[Any, st
             return value, f"argument {quote(path, 40)} must be {describe(schema)}, got {_kind(value)}"
     if isinstance(schema.get("enum"), list) and not _in_enum(value, schema["enum"]):
         return value, f"argument {quote(path, 40)} must be {describe(schema)}, got {_kind(value)}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _out_of_bounds(value, schema):
+            return value, f"argument {quote(path, 40)} must be {describe(schema)}, got {_kind(value)}"
+        if isinstance(value, float) and not math.isfinite(value):
+            return value, f"argument {quote(path, 40)} must be a finite number, got {_kind(value)}"
+        if isinstance(value, int) and not -_INT64 <= value < _INT64:
+            return value, f"argument {quote(path, 40)} must be {describe(schema)} that fits in 64 bits, got {_kind(value)}"
     if isinstance(value, list):
         return _conform_items(value, schema, path, depth)
     if isinstance(value, dict):

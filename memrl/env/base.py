@@ -12,6 +12,12 @@ terminated, truncated, info)``. ``messages`` is always the whole context the mod
 Subclasses fill four hooks: :meth:`sample_task`, :meth:`begin`, :meth:`finish` and, for
 multi-stage episodes, :meth:`after_turn`. Tools are methods marked with ``@tool``.
 
+A tool that raises does not end the episode: the model sees a typed ``Tool error (env_error)``
+line, ``info["env_error"]`` holds it, ``info["memory_ops"]["env_error"]`` counts them (logged as
+``memory/ops/env_error``), and the exception is logged with its traceback and the episode id,
+because a well-formed call that raises is an env bug someone must see. Tool arguments reach the
+tool only after the parser checked them against the schema, numeric bounds included.
+
 Baseline agents (``memory_mode``) run on the same env and tasks as the trained policy, so an
 evaluation compares like with like (``memrl eval``). An env lists the modes it supports in
 ``supported_modes`` and implements them with three helpers: it calls :meth:`observe` on every
@@ -22,6 +28,7 @@ score) and ``outcome["success"]``; ``size_key`` names the task field that measur
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 from typing import Any
@@ -29,7 +36,7 @@ from typing import Any
 from memrl.actions import Action, Protocol, ToolCall, parse_action
 from memrl.env.tools import call_tool, collect_tools, compact_tools_prompt, tools_prompt
 from memrl.errors import UserError
-from memrl.memory import Context, make_store, unknown_store_settings
+from memrl.memory import Context, make_store, store_class, unknown_store_settings
 from memrl.scoring.text import normalize
 
 Messages = list[dict[str, str]]
@@ -42,6 +49,8 @@ MEMORY_MODES = {
     "heuristic": "Mem0-style rule: every fact sentence is stored, replacing an entry on the same subject; top-k before the question",
 }
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+log = logging.getLogger(__name__)
+_REPORTED: set[tuple[str, str, str]] = set()
 
 
 class MemoryEnv:
@@ -76,6 +85,10 @@ class MemoryEnv:
         if memory_mode != "agent":
             hide = self.memory_tools if self.memory_tools is not None else tuple(n for n, _ in collect_tools(self).items())
             self.hidden_tools = tuple(self.hidden_tools) + tuple(hide)
+        try:
+            store_class(memory)  # a misspelt store kind fails here, not at the first reset
+        except ValueError as exc:
+            raise UserError(f"{type(self).__name__}: {exc}") from None
         unknown = unknown_store_settings(memory, memory_kwargs)
         if unknown:  # every setting an env does not name goes to its store: a typo would fail only at reset
             raise UserError(f"{type(self).__name__} has no setting {unknown[0]!r} (nor has its {memory!r} memory store); "
@@ -117,7 +130,8 @@ class MemoryEnv:
             self.memory.close()
         self.memory = make_store(self._memory_kind, **self._memory_kwargs)
         self.context = Context()
-        self.turn, self.format_errors, self.done = 0, 0, False
+        self.turn, self.format_errors, self.env_errors, self.done = 0, 0, 0, False
+        self._env_error: str | None = None
         self.outcome: dict[str, Any] = {}
         self.begin(self.task)
         self._seen = self._render()
@@ -127,6 +141,7 @@ class MemoryEnv:
         if self.done:
             raise RuntimeError("step() called on a finished episode; call reset() first")
         self.turn += 1
+        self._env_error = None
         text = text if isinstance(text, str) else ""
         action = parse_action(text, self.tool_specs, self.protocol)
         self.context.append("assistant", text)
@@ -153,9 +168,13 @@ class MemoryEnv:
 
     # -- helpers for subclasses --------------------------------------------------------------
     def run_tool(self, call: ToolCall) -> str:
-        """Run one validated tool call; the returned text is what the model sees."""
+        """Run one validated tool call; the returned text is what the model sees. A tool that
+        raises becomes a typed tool error (see the module docstring), not the end of the rollout."""
         _, method = self._tools[call.name]
-        return call_tool(method, call.arguments)
+        try:
+            return call_tool(method, call.arguments)
+        except Exception as exc:  # noqa: BLE001 - contained per call, counted and logged loudly
+            return self._tool_failed(call, exc)
 
     def system_prompt(self, instructions: str) -> str:
         """Instructions followed by the generated tool schemas."""
@@ -227,6 +246,21 @@ class MemoryEnv:
         self.memory.add(sentence)
 
     # -- internals ---------------------------------------------------------------------------
+    def _tool_failed(self, call: ToolCall, exc: Exception) -> str:
+        self.env_errors += 1
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
+        self._env_error = f"Tool error (env_error): {call.name} failed with {type(exc).__name__}" + (f": {reason}" if reason else "")
+        env_id = getattr(self.spec, "id", None) or type(self).__name__
+        episode = (getattr(self, "task", None) or {}).get("id")
+        args = repr(call.arguments)
+        key = (env_id, call.name, type(exc).__name__)
+        first = key not in _REPORTED  # the traceback once per env, tool and exception type; a line each time
+        _REPORTED.add(key)
+        log.error("%s episode %r turn %d: tool %s(%s) raised %s; the model is shown a tool error and the episode goes on "
+                  "(an env bug: a call that passed the schema should not raise)", env_id, episode, self.turn, call.name,
+                  args if len(args) <= 300 else args[:297] + "...", type(exc).__name__, exc_info=exc if first else None)
+        return self._env_error
+
     def _render(self) -> Messages:
         """The context as chat messages; with ``show_message_ids`` every message but the model's
         own replies starts with ``[id]`` (a prefixed reply would no longer match what was
@@ -249,10 +283,13 @@ class MemoryEnv:
         ops = dict(self.memory.ops) if self.memory is not None else {}
         for kind, count in self.context.ops.items():
             ops[kind] = ops.get(kind, 0) + count
+        if self.env_errors:
+            ops["env_error"] = self.env_errors
         return {
             "context": mode,
             "turn": self.turn,
             "format_error": None if action is None or action.ok else action.error_message,
+            "env_error": self._env_error,
             "memory_ops": ops,
             "outcome": dict(self.outcome),
         }

@@ -444,8 +444,41 @@ def test_any_rendered_call_round_trips(name, arguments, thought):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.text(max_size=40), st.integers(min_value=-(10**30), max_value=10**30)), min_size=1, max_size=5))
+@given(st.lists(st.tuples(st.text(max_size=40), st.integers(min_value=-(2**63), max_value=2**63 - 1)), min_size=1, max_size=5))
 def test_validated_calls_round_trip(pairs):
     calls = [ToolCall("retrieve_memory", {"query": q, "top_k": k}) for q, k in pairs]
     action = parse_action("".join(map(render_tool_call, calls)), TOOLS)
     assert action.ok and action.tool_calls == tuple(calls)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.one_of(st.integers(min_value=2**63, max_value=10**30), st.integers(min_value=-(10**30), max_value=-(2**63) - 1)))
+def test_integers_beyond_64_bits_are_refused(k):
+    action = parse_action(call("retrieve_memory", query="q", top_k=k), TOOLS)
+    assert kinds(action) == ["wrong_type"] and "fits in 64 bits" in action.errors[0].message
+
+
+BOUNDED = ToolSpec("pick", "Pick.", {"type": "object", "properties": {
+    "k": {"type": "integer", "minimum": 1, "maximum": 10},
+    "x": {"type": "number", "exclusiveMinimum": 0},
+    "n": {"type": ["integer", "null"], "minimum": 0},
+}})
+
+
+@pytest.mark.parametrize("arguments, message", [
+    ('{"k": 1e308}', "argument 'k' must be an integer from 1 to 10, got the number 1e+308"),  # integral float, 309 digits
+    ('{"k": 0}', "must be an integer from 1 to 10, got the number 0"),  # below the minimum
+    ('{"k": 11.0}', "got the number 11"),  # above the maximum, after 11.0 -> 11
+    ('{"x": 0}', "argument 'x' must be a number > 0, got the number 0"),  # exclusive bound
+    ('{"x": NaN}', "NaN is not valid JSON"),  # refused before the schema (malformed_json)
+    ('{"x": 1e999}', "argument 'x' must be a finite number, got the number inf"),  # valid JSON, overflows to inf
+    ('{"n": -1}', "argument 'n' must be an integer >= 0 or null, got the number -1"),  # nullable and bounded
+    ('{"k": 10, "x": 0.5, "n": null}', None),  # at the bounds: fine
+])
+def test_numeric_bounds(arguments, message):
+    action = parse_action(f'<tool_call>{{"name": "pick", "arguments": {arguments}}}</tool_call>', {"pick": BOUNDED})
+    if message is None:
+        assert action.ok, action.errors
+    else:
+        assert len(action.errors) == 1 and message in action.errors[0].message, action.errors
+        assert kinds(action) == ["malformed_json" if "not valid JSON" in message else "wrong_type"]
