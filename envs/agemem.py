@@ -236,17 +236,20 @@ class AgeMemEnv(MemoryEnv):
         return reward
 
     def finish(self, answer: str) -> float:
-        # An answer before the question ends the episode as a wrong answer (R_task = 0).
-        return self._score(answer if self.stage == 3 else None)
+        # An answer before the question ends the episode as a wrong answer (R_task = 0), but an answer.
+        return self._score(answer if self.stage == 3 else None, answered=True)
 
-    def _score(self, answer: str | None, truncated: bool = False) -> float:
+    def _score(self, answer: str | None, truncated: bool = False, answered: bool = False) -> float:
+        """The composite reward; ``outcome["answered"]`` says whether the episode ended with an
+        answer (an unanswered one scores 0 and is counted as such by ``memrl eval``)."""
         gold = self.task["answer"]
         r_task = 0.0 if answer is None else (token_f1(answer, gold) if self.metric == "f1" else exact_match(answer, gold))
         components = {"task": r_task, "context": self._r_context(), "memory": self._r_memory()}
         penalty = (self.overflow_penalty if self.overflowed else 0.0) + (self.turn_penalty if truncated else 0.0)
         total = sum(self.weights[k] * v for k, v in components.items()) + penalty
         self.outcome.update(
-            answer=answer, gold=gold, score=r_task, success=answer is not None and exact_match(answer, gold) == 1.0,
+            answer=answer, gold=gold, score=r_task, answered=answered,
+            success=answer is not None and exact_match(answer, gold) == 1.0,
             components={**components, "penalty": penalty}, overflow=self.overflowed, stage=self.stage, reward=total,
         )
         return total

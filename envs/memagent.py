@@ -49,7 +49,7 @@ class MemAgentEnv(MemoryEnv):
         top-``recall_top_k`` paragraphs for the problem, then the problem.
     Reward:
         Exact match (SQuAD normalisation) of the last ``\\boxed{}`` against the gold answer(s);
-        0 without a box (then ``outcome`` has no "score": unanswered). ``outcome`` records answer, gold, score, success, chunks, memory (final
+        0 without a box (then ``outcome["answered"]`` is false: unanswered, not a wrong answer). ``outcome`` records answer, gold, score, success, chunks, memory (final
         text), memory_overflows (read turns whose reply was cut) and chunks_dropped.
     Episode end:
         terminated after the answer turn (turn ``chunks + 1``; ``max_turns`` is set per task from
@@ -134,8 +134,8 @@ class MemAgentEnv(MemoryEnv):
         return list(self._seen), 0.0, False, False, self._info("rewrite", None)
 
     def after_turn(self, action: Action) -> bool:
-        # The answer turn ended without a \boxed{} answer: the episode is over with reward 0 and
-        # no "score", so an evaluation reports it as unanswered rather than as a wrong answer.
+        # The answer turn ended without a \boxed{} answer: the episode is over with reward 0, and
+        # without a "score" the base marks it unanswered (score 0), not as a wrong answer.
         self.outcome.update(answer=None, gold=self.task["answer"], success=False, memory=self.memory_text)
         return True
 

@@ -23,7 +23,8 @@ evaluation compares like with like (``memrl eval``). An env lists the modes it s
 ``supported_modes`` and implements them with three helpers: it calls :meth:`observe` on every
 piece of information it shows, :meth:`start_stage` where a stage would clear the context, and
 puts :meth:`recall` before the question. ``finish`` records ``outcome["score"]`` (the task
-score) and ``outcome["success"]``; ``size_key`` names the task field that measures task size.
+score) and ``outcome["success"]``; an episode that ends without one gets ``answered: false`` and
+score 0 (``answered: true`` otherwise); ``size_key`` names the task field that measures task size.
 """
 
 from __future__ import annotations
@@ -161,6 +162,8 @@ class MemoryEnv:
             self.outcome.setdefault("truncated", "turn_limit")
             reward += self.turn_limit_penalty
         self.done = terminated or truncated
+        if self.done:
+            self._settle_outcome()
         messages = self._render()
         mode = "append" if self._extends(messages, text) else "rewrite"
         self._seen = messages
@@ -183,6 +186,13 @@ class MemoryEnv:
             return instructions
         render = compact_tools_prompt if self.tool_prompt == "compact" else tools_prompt
         return f"{instructions}\n\n{render(specs)}"
+
+    def cut(self, reason: str) -> float:
+        """The rollout engine ended the episode at a token limit: it ends unanswered, reward 0."""
+        self.done = True
+        self.outcome.setdefault("truncated", reason)
+        self._settle_outcome()
+        return 0.0
 
     def close(self) -> None:
         if self.memory is not None:
@@ -260,6 +270,12 @@ class MemoryEnv:
                   "(an env bug: a call that passed the schema should not raise)", env_id, episode, self.turn, call.name,
                   args if len(args) <= 300 else args[:297] + "...", type(exc).__name__, exc_info=exc if first else None)
         return self._env_error
+
+    def _settle_outcome(self) -> None:
+        """An ended episode says whether it was answered (``finish`` records a score); one that
+        was not scores 0, so no table can leave it out or count it as a wrong answer."""
+        self.outcome.setdefault("answered", "score" in self.outcome)
+        self.outcome.setdefault("score", 0.0)
 
     def _render(self) -> Messages:
         """The context as chat messages; with ``show_message_ids`` every message but the model's

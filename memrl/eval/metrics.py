@@ -24,12 +24,13 @@ def call_context_tokens(t: Trajectory) -> list[int]:
 
 def episode_record(t: Trajectory, size: float | None) -> dict[str, Any]:
     """What is kept per episode: enough to pair policies task by task and to plot against size."""
-    answered = "score" in t.outcome
+    # An episode that ended without an answer really scored 0; ``answered`` keeps it visible. The
+    # env says so in its outcome; one ended by the engine (or a third-party env) has no score.
+    answered = bool(t.outcome.get("answered", "score" in t.outcome))
     m = t.metrics
     return {
         "task_id": t.task_id,
-        # An episode that ended without an answer really scored 0; ``answered`` keeps it visible.
-        "score": float(t.outcome["score"]) if answered else 0.0,
+        "score": float(t.outcome.get("score", 0.0)) if answered else 0.0,
         "answered": answered,
         "success": bool(t.outcome.get("success", False)),
         "reward": float(t.reward),

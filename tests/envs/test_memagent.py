@@ -51,7 +51,7 @@ def test_a_box_in_a_read_turn_does_not_end_the_episode_and_a_missing_box_scores_
     read_all(env)
     _, reward, term, trunc, info = env.step("I do not know")
     assert (reward, term, trunc) == (0.0, True, False)
-    assert info["outcome"]["answer"] is None and "score" not in info["outcome"] and env.done
+    assert info["outcome"]["answer"] is None and info["outcome"]["answered"] is False and env.done
     env.reset(seed=1)
     read_all(env)
     assert env.step("\\boxed{wrong}")[1] == 0.0
