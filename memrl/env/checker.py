@@ -1,14 +1,18 @@
 """The environment contract, checked: run over every registered environment by the test suite.
 
 Like Gymnasium's ``check_env``: types of every return value, seeded determinism, tool schemas
-that are valid JSON-schema objects, and robustness to junk model output (it never raises and
-the episode still ends within ``max_turns``).
+that are valid JSON-schema objects, robustness to junk model output (it never raises and
+the episode still ends within ``max_turns``), and no tool that raises on a call its schema
+allows (edge values: empty and long strings, each numeric bound, unknown ids): the base
+contains such an exception as an ``env_error``, and the checker reports it as the env bug it is.
 """
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from memrl.actions import ToolCall, render_tool_call
 
 JUNK = ["", "   ", "<tool_call>{not json</tool_call>", "<answer>", "\x00\x07" * 10, "<think>hmm</think>", "x" * 5000]
 
@@ -58,3 +62,36 @@ def check_env(env: Any, *, seed: int = 0) -> None:
             break
     else:
         raise AssertionError(f"{name}: episode did not end within max_turns={env.max_turns} on junk output")
+    _check_tool_edges(env, name, seed)
+
+
+def edge_values(schema: Any) -> list[Any]:
+    """Values a schema allows that tools tend to trip on, for each JSON type it names."""
+    kinds = schema.get("type") if isinstance(schema, dict) else None
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds or ["string"])
+    values: list[Any] = []
+    for kind in kinds:
+        if kind in ("integer", "number"):
+            low, high = schema.get("minimum"), schema.get("maximum")
+            values += [v for v in (low, high) if v is not None] or [0, -1, 2**63 - 1]
+        elif kind == "string":
+            values += [e for e in schema.get("enum", [])] or ["", "m999", "x" * 2000, "\x00 \ud800"]
+        elif kind == "boolean":
+            values += [True, False]
+        elif kind == "array":
+            values += [[]]
+        elif kind == "object":
+            values += [{}]
+    return values or [None]
+
+
+def _check_tool_edges(env: Any, name: str, seed: int) -> None:
+    for tool_name, spec in getattr(env, "tool_specs", {}).items():
+        props = spec.parameters.get("properties") or {}
+        columns = {arg: edge_values(schema) for arg, schema in props.items()}
+        for i in range(max((len(v) for v in columns.values()), default=1)):
+            arguments = {arg: values[i % len(values)] for arg, values in columns.items()}
+            env.reset(seed=seed)
+            info = env.step(render_tool_call(ToolCall(tool_name, arguments)))[4]
+            error = info.get("env_error")
+            assert not error, f"{name}: tool {tool_name}({arguments!r:.120}) raised on a call its schema allows: {error}"

@@ -32,3 +32,10 @@ def test_checker_catches_a_broken_env():
     env.step = lambda text: ([], 0, False, False, {})  # wrong types everywhere
     with pytest.raises(AssertionError, match="step"):
         check_env(env)
+
+
+def test_checker_catches_a_tool_that_raises_on_a_call_its_schema_allows():
+    from tests.env.test_contain import Fragile
+
+    with pytest.raises(AssertionError, match=r"tool Divide\(\{'n': 0\}\) raised on a call its schema allows: Tool error \(env_error\)"):
+        check_env(Fragile())
