@@ -158,6 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-memory", action="store_true", help="do not print the memory store after each turn")
     p.set_defaults(func=_cmd_inspect)
 
+    from memrl.cli.data import add_parser as add_data_parser
+
+    add_data_parser(sub)
+
     if importlib.util.find_spec("memrl.eval") is not None:
         from memrl.eval.cli import add_eval_parser
 

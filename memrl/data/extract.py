@@ -33,7 +33,7 @@ _WORD = re.compile(r"[^\W_]+")
 _PHOTO = re.compile(r"\[shares a photo of ([^\]]*)\]")  # how the LoCoMo loader writes an image turn
 _SMALL_TALK = frozenset("hi hey hello thanks thank wow yeah yes ok okay great cool nice awesome lol haha bye "
                         "good morning night evening see soon sure glad really oh ah hmm congrats congratulations "
-                        "love amazing".split())
+                        "love amazing so cute fun sweet wonderful fantastic true totally exactly definitely".split())
 _APOS = "['\u2019]"
 # First person -> the speaker: contractions first, then the bare pronouns.
 _PERSON = [

@@ -107,3 +107,80 @@ def test_real_locomo_file_counts_and_paper_split():
     assert sum(len(t["facts"]) for s in convs[0]["sessions"] for t in s["turns"]) == 184  # observation facts
 
 
+
+
+# -- conversations of your own (LoCoMo's layout, observation optional) -------------------------------
+def own_conversations() -> list[dict]:
+    """A user's chat log in LoCoMo's layout without ``observation`` (made up here: no LoCoMo text)."""
+    return [{
+        "sample_id": "chat-1",
+        "conversation": {
+            "speaker_a": "Maya", "speaker_b": "Leo",
+            "session_1_date_time": "9:00 am on 3 March, 2024",
+            "session_1": [
+                {"speaker": "Maya", "dia_id": "D1:1", "text": "Hi Leo! How are you?"},
+                {"speaker": "Leo", "dia_id": "D1:2", "text": "Great, thanks. I adopted a puppy named Biscuit last week."},
+                {"speaker": "Maya", "dia_id": "D1:3", "text": "So cute! My sister moved to Lisbon for a new job."},
+            ],
+            "session_2_date_time": "6:30 pm on 20 March, 2024",
+            "session_2": [
+                {"speaker": "Leo", "dia_id": "D2:1", "text": "I started learning the cello in a community class."},
+                {"speaker": "Maya", "dia_id": "D2:2", "text": "Nice! I finished my marathon training plan."},
+            ],
+        },
+        "qa": [
+            {"question": "What is the name of Leo's puppy?", "answer": "Biscuit", "evidence": ["D1:2"], "category": 4},
+            {"question": "Where did Maya's sister move?", "answer": "Lisbon", "evidence": ["D1:3"], "category": 4},
+            {"question": "Which instrument is Leo learning?", "answer": "cello", "category": 7},  # a category of one's own
+            {"question": "When did Leo start learning the cello?", "answer": "20 March, 2024"},  # no category, no evidence
+        ],
+    }]
+
+
+def write_own(tmp_path, conversations=None):
+    path = tmp_path / "my_chats.json"
+    path.write_text(json.dumps(own_conversations() if conversations is None else conversations))
+    return path
+
+
+def test_a_file_of_your_own_is_read_from_any_path(tmp_path):
+    (conv,) = load_locomo(path=write_own(tmp_path))
+    assert conv["id"] == "chat-1" and conv["speakers"] == ["Maya", "Leo"]
+    assert all(t["facts"] == [] for s in conv["sessions"] for t in s["turns"])  # no observation: no facts yet
+    assert [q["category"] for q in conv["qa"]] == [4, 4, 7, 0] and conv["qa"][3]["evidence"] == []
+
+
+def test_speakers_dia_ids_and_the_list_itself_may_be_left_out(tmp_path):
+    sample = own_conversations()[0]
+    conv = {k: v for k, v in sample["conversation"].items() if not k.startswith("speaker_")}
+    conv["session_1"] = [{k: v for k, v in t.items() if k != "dia_id"} for t in conv["session_1"]]
+    (loaded,) = load_locomo(path=write_own(tmp_path, {**sample, "conversation": conv}))  # one object, not a list
+    assert loaded["speakers"] == ["Maya", "Leo"]
+    assert [t["dia_id"] for t in loaded["sessions"][0]["turns"]] == ["D1:1", "D1:2", "D1:3"]
+
+
+def test_a_question_without_an_answer_is_one_line(tmp_path):
+    sample = own_conversations()[0]
+    sample["qa"] = [{"question": "What is Leo's job?", "category": 4}]
+    with pytest.raises(UserError, match="'chat-1', question 0 .* has no answer; give one, or category 5"):
+        load_locomo(path=write_own(tmp_path, [sample]))
+    with pytest.raises(UserError, match="conversation file .* does not exist"):
+        load_locomo(path=tmp_path / "nope.json")
+    (tmp_path / "bad.json").write_text("{nope")
+    with pytest.raises(UserError, match="not valid JSON"):
+        load_locomo(path=tmp_path / "bad.json")
+
+
+def test_conversations_without_facts_get_the_extractors(tmp_path):
+    from memrl.data.conversations import load_conversations
+
+    annotated = dict(FIXTURE, sample_id="annotated")
+    path = write_own(tmp_path, [annotated, *own_conversations()])
+    first, mine = load_conversations(path=path)
+    assert first["sessions"][0]["turns"][0]["facts"] == ["Ann took a pottery class on 7 May 2023 (said on 8 May, 2023)."]
+    facts = [f for s in mine["sessions"] for t in s["turns"] for f in t["facts"]]
+    assert facts[0] == "Leo adopted a puppy named Biscuit last week (said on 3 March, 2024)."
+    assert "Maya's sister moved to Lisbon for a new job (said on 3 March, 2024)." in facts and len(facts) == 4
+    calls = []
+    load_conversations(path=path, extractor=lambda speaker, text: calls.append(text) or [])
+    assert len(calls) == 5  # only the conversation without annotated facts is extracted

@@ -321,3 +321,69 @@ def test_memory_ops_count_the_policy_not_the_env_lookups(tasks):
     while not env.done:
         _, _, _, _, info = env.step(add_everything(env))
     assert "retrieve" not in info["memory_ops"] and info["memory_ops"]["add"] == tasks[0]["n_facts"]
+
+
+# -- a conversation file of your own (LoCoMo's layout, no observation) ------------------------------
+def test_manager_reads_your_own_conversations_and_the_heuristic_scores_above_0(tmp_path):
+    from tests.data.test_locomo import write_own
+
+    path = str(write_own(tmp_path))
+    env = make(MANAGER, source="locomo", path=path, memory_mode="heuristic")
+    (task,) = env.make_tasks("test", 10)
+    assert env.make_tasks("train", 10) == [task]  # a file of your own is not split
+    assert task["id"] == "chat-1" and task["n_facts"] == 4 and len(task["qa"]) == 4  # whole: sessions "auto"
+    env.reset(seed=0, options={"task": task})
+    _, reward, term, _, info = env.step("OK")
+    rows = {r["category_name"]: r for r in info["outcome"]["per_question"]}
+    assert term and reward > 0.3 and set(rows) == {"single-hop", "7", "0"}
+    assert rows["0"]["f1"] == 1.0  # "When ...?" finds the session date the fact carries
+    assert rows["7"]["f1"] == pytest.approx(0.4)  # an unknown category: plain F1 ("started cello community class")
+
+
+def test_manager_agent_episode_and_settings_on_your_own_file(tmp_path):
+    from tests.data.test_locomo import write_own
+
+    path = str(write_own(tmp_path))
+    env = make(MANAGER, source="locomo", path=path, categories=[7])
+    (task,) = env.make_tasks("validation", 5)
+    env.reset(seed=0, options={"task": task})
+    assert env.max_turns == 4 and "Leo adopted a puppy named Biscuit" in env.context.messages[-1].content
+    total = play(env, add_everything, task)
+    assert env.outcome["n_questions"] == 1 and total == pytest.approx(0.4)
+    windows = make(MANAGER, source="locomo", path=path, sessions=1).make_tasks("test", 5)
+    assert [w["id"] for w in windows] == ["chat-1/s1-1", "chat-1/s2-2"]  # evidence-less questions go to the last
+    assert [len(w["qa"]) for w in windows] == [2, 2]
+    with pytest.raises(UserError, match="use it with source 'locomo'"):
+        make(MANAGER, path=path)
+    with pytest.raises(UserError, match="integers of your file's own"):
+        make(ANSWER, source="locomo", path=path, categories=["single-hop"])
+
+
+def test_answer_env_reads_your_own_conversations(tmp_path):
+    from tests.data.test_locomo import write_own
+
+    env = make(ANSWER, source="locomo", path=str(write_own(tmp_path)))
+    tasks = env.make_tasks("test", 10)
+    assert [t["category"] for t in tasks] == [4, 4, 7, 0]
+    for task in tasks:
+        env.reset(seed=0, options={"task": task})
+        _, reward, term, *_ = env.step(env.expert_reply())
+        assert term and reward == 1.0
+    assert any("Biscuit" in m["content"] for m in tasks[0]["memories"])
+
+
+def test_an_extractor_of_your_own_feeds_the_manager(tmp_path):
+    from tests.data.test_locomo import write_own
+
+    path = str(write_own(tmp_path))
+    env = make(MANAGER, source="locomo", path=path, extractor="tests.data.test_extract:shout", memory_mode="heuristic")
+    (task,) = env.make_tasks("test", 1)
+    assert task["n_facts"] == 5 and task["sessions"][0]["turns"][0]["facts"] == ["MAYA: Hi Leo! How are you? (said on 3 March, 2024)."]
+
+
+@pytest.mark.skipif(not (data_folder() / LOCOMO_FILE).is_file(), reason="no LoCoMo file (../shared/data is absent)")
+def test_locomos_own_file_given_by_path_keeps_the_paper_split():
+    answer = make(ANSWER, source="locomo", path=str(data_folder() / LOCOMO_FILE))
+    assert len(answer.make_tasks("train", 1000)) == 152
+    windows = make(MANAGER, source="locomo", path=str(data_folder() / LOCOMO_FILE)).make_tasks("train", 100)
+    assert windows[0]["id"] == "conv-26/s1-3"  # LoCoMo's windows of 3 sessions, as without path
