@@ -1,21 +1,6 @@
-"""Parsing shared by the ``memrl`` subcommands."""
+"""Parsing shared by the ``memrl`` subcommands (it lives in :mod:`memrl.parsing`, so the config
+and eval layers below the CLI use it without importing the CLI)."""
 
-from __future__ import annotations
+from memrl.parsing import json_object
 
-import json
-from typing import Any
-
-from memrl.errors import UserError
-
-
-def json_object(text: str | None, flag: str) -> dict[str, Any]:
-    """The JSON object given to ``flag`` (``{}`` when not given); anything else is one line."""
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{flag} is not valid JSON ({exc.msg}); write e.g. '{{\"n_facts\": 6}}'") from None
-    if not isinstance(value, dict):
-        raise UserError(f"{flag} must be a JSON object, got {type(value).__name__}")
-    return value
+__all__ = ["json_object"]

@@ -12,12 +12,14 @@ Writes ``results.json`` (config, rows, every episode), ``results.csv``, ``score.
 from __future__ import annotations
 
 import argparse
+import math
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from memrl.cli.options import json_object
+from memrl import checks
 from memrl.errors import UserError
+from memrl.parsing import json_object
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -58,10 +60,10 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from memrl.eval.result import EvalResult
 
     if args.show:
-        _print_tables(EvalResult.from_json(args.show))
+        _print_tables(EvalResult.from_json(checks.input_file(args.show, "--show")))
         return 0
     if args.compare:
-        a, b = (EvalResult.from_json(path) for path in args.compare)
+        a, b = (EvalResult.from_json(checks.input_file(path, "--compare")) for path in args.compare)
         print_table(compare_table(a, b, *args.compare))
         return 0
     return _evaluate(args)
@@ -75,6 +77,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from memrl.models import load_model_and_tokenizer, resolve_model
 
     checked = _check_inputs(args)
+    if args.max_context_tokens is not None:
+        for env_id, messages in checked.first_messages.items():
+            checks.prompt_fits(args.model, env_id, messages, args.max_context_tokens, args.max_new_tokens, "--max-context-tokens")
     base_label = resolve_model(args.model)
     hf_logging.disable_progress_bar()  # one progress bar (episodes), not one per weight file
     base = load_model_and_tokenizer(args.model)
@@ -99,19 +104,16 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
     """Everything a user typed, checked before a model loads (loading can take minutes)."""
-    from memrl.env.registry import spec
-    from memrl.eval.plots import read_training_log
     from memrl.eval.policies import lora_shapes, parse_policy, read_adapter_config
     from memrl.eval.runner import load_tasks, resolve_baselines
-    from memrl.scoring import RewardSet
 
+    _check_numbers(args)
+    checks.output_folder(args.out, "--out")  # before the run: a bad --out must not lose its results
     env_ids = args.env or ["memrl/FactRecall-v0"]
-    for env_id in env_ids:
-        spec(env_id)
     env_kwargs = json_object(args.env_kwargs, "--env-kwargs")
     reward_plugins = json_object(args.reward_plugins, "--reward-plugins")
-    if reward_plugins:
-        RewardSet(reward_plugins)  # unknown plugin names and bad weights
+    for env_id in env_ids:  # the env built with the settings, one task reset (an env that cannot even start)
+        checks.env_task(env_id, env_kwargs, split_name=args.split, seed=args.task_seed).env.close()
     specs = [parse_policy(text) for text in args.policy]
     names = [s.name for s in specs]
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -121,22 +123,51 @@ def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
     for s in specs:
         if s.kind == "adapter":
             lora_shapes(s.source, s.name)  # a corrupt weights file
-    log_rows = None
-    if args.training_log:
-        try:
-            log_rows = read_training_log(args.training_log)
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--training-log {args.training_log!r} cannot be read ({type(exc).__name__}: {exc.strerror or exc})") from None
+    log_rows = _training_log(args.training_log) if args.training_log else None
     tasks = {e: load_tasks(e, env_kwargs, episodes=args.episodes, split=args.split, task_seed=args.task_seed,
                            tasks_file=args.tasks_file) for e in env_ids}
     for env_id in env_ids:
         resolve_baselines(env_id, env_kwargs, args.baselines)
+        checks.rewards(reward_plugins, tasks[env_id][0], "--reward-plugins")  # import and signature
     return argparse.Namespace(env_ids=env_ids, env_kwargs=env_kwargs, reward_plugins=reward_plugins, specs=specs,
-                              adapters=adapters, log_rows=log_rows, tasks=tasks)
+                              adapters=adapters, log_rows=log_rows, tasks=tasks,
+                              first_messages={e: _first_messages(e, env_kwargs, tasks[e][0]) for e in env_ids})
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    checks.at_least(args.episodes, 1, "--episodes")
+    checks.at_least(args.batch_size, 1, "--batch-size")
+    checks.at_least(args.max_turns, 1, "--max-turns", " (or leave it out for each env's own)")
+    checks.context_budget(args.max_context_tokens, args.max_new_tokens, "--max-context-tokens", "--max-new-tokens")
+    if not (args.temperature >= 0 and math.isfinite(args.temperature)):
+        raise UserError(f"--temperature ({args.temperature}) must be a finite number >= 0 (0 = greedy)")
+    checks.split(args.split)
+
+
+def _training_log(path: str) -> list:
+    from memrl.eval.plots import read_training_log
+
+    checks.input_file(path, "--training-log")
+    try:
+        return read_training_log(path)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"--training-log {path!r} is not a log.jsonl: byte {exc.start} is not UTF-8 text") from None
+    except OSError as exc:
+        raise UserError(f"--training-log {path!r} cannot be read ({exc.strerror or exc})") from None
+
+
+def _first_messages(env_id: str, env_kwargs: dict[str, Any], task: dict[str, Any]) -> list[dict[str, str]]:
+    from memrl.env.registry import make
+
+    env = make(env_id, **env_kwargs)
+    try:
+        return env.reset(seed=0, options={"task": task})[0]
+    finally:
+        env.close()
 
 
 def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None) -> None:
-    from memrl.eval.plots import plot_context_vs_size, plot_learning_curve, plot_scores
+    from memrl.eval.plots import model_label, plot_context_vs_size, plot_learning_curve, plot_scores
 
     out.mkdir(parents=True, exist_ok=True)
     result.to_json(out / "results.json")
@@ -146,7 +177,8 @@ def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None
         plot_scores(result, out / "score.png")
         plot_context_vs_size(result, out / "context_vs_size.png")
         written += ["score.png", "context_vs_size.png"]
-        if log_rows is not None and plot_learning_curve(log_rows, out / "learning_curve.png"):
+        title = f"learning curve · {', '.join(result.config.get('env_ids', []))} · model {model_label(result)}"
+        if log_rows is not None and plot_learning_curve(log_rows, out / "learning_curve.png", title=title):
             written.append("learning_curve.png")
     _print_tables(result)
     print(f"wrote {', '.join(written)} to {out}")

@@ -119,8 +119,9 @@ def _load_path(spec: str) -> RewardFn:
     module, _, attr = spec.partition(":")
     try:
         fn = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as e:
-        raise UserError(f"cannot load reward {spec!r}: {type(e).__name__}: {e}") from e
+    except Exception as e:  # the user's module: a failing import (any error in its body) is a broken plugin
+        first_line = (str(e).strip().splitlines() or [""])[0]
+        raise UserError(f"cannot load reward {spec!r}: {type(e).__name__}: {first_line}") from e
     if not callable(fn):
         raise UserError(f"reward {spec!r} is a {type(fn).__name__}, not a function")
     return fn
@@ -335,6 +336,15 @@ class RewardSet:
 
     def __repr__(self) -> str:
         return f"RewardSet({dict(zip(self.names, self.weights))})"
+
+    def check_fields(self, fields: Sequence[str]) -> None:
+        """Raise a RewardError now if a plugin cannot be called with these batch fields, so a
+        signature problem is found before a model loads, not after the episodes ran."""
+        given = {name: [] for name in fields}
+        for name, fn in zip(self.names, self.fns):
+            problem = _signature_problem(fn, given)
+            if problem:
+                raise RewardError(f"reward {name!r} {problem}")
 
     def __call__(self, completions: Sequence[Any], **fields: Any) -> RewardOutput:
         completions = list(completions)

@@ -104,7 +104,7 @@ def _mapping(value: Any, name: str) -> dict[str, Any]:
     if value is None:
         return {}
     if isinstance(value, str):
-        from memrl.cli.options import json_object
+        from memrl.parsing import json_object
 
         return json_object(value, name)
     if not isinstance(value, dict):

@@ -12,12 +12,15 @@ and optionally a ``prepare`` hook (e.g. an SFT warm start) that may return a mod
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import sys
 from typing import Any, Callable, Sequence
 
+from memrl import checks
 from memrl.errors import UserError
+from memrl.train import resume as checkpoints
 from memrl.train.config import MemRLConfig
 from memrl.train.run import build_trainer, parse_config, shut_down
 
@@ -38,17 +41,19 @@ Prepare = Callable[[MemRLConfig], "tuple[Any, Any] | None"]
 
 def run_recipe(name: str, defaults: dict[str, Any], argv: Sequence[str] | None = None, *,
                prepare: Prepare | None = None, eval_episodes: int = 100) -> int:
-    """Train with ``defaults`` under the user's YAML/flags; exit code 2 with one line on bad input."""
+    """Train with ``defaults`` under the user's YAML/flags; exit code 2 with one line on bad input.
+
+    Every setting is checked before a model loads (:func:`preflight`); ``--resume_from_checkpoint
+    true`` continues the newest complete checkpoint (:mod:`memrl.train.resume`).
+    """
     try:
         config = parse_config(argv, defaults=defaults)
-        resume = config.resume_from_checkpoint
-        if isinstance(resume, str) and resume.lower() in ("true", "last"):
-            resume = True
+        resume = preflight(config)
         model = tokenizer = None
         if prepare is not None:
             model, tokenizer = prepare(config) or (None, None)
         trainer = build_trainer(config, model=model, tokenizer=tokenizer, warm_start=not resume)
-        trainer.train(resume_from_checkpoint=resume or None)
+        trainer.train(resume_from_checkpoint=resume)
     except UserError as e:
         print(f"{name}: error: {e}", file=sys.stderr)
         return 2
@@ -60,6 +65,50 @@ def run_recipe(name: str, defaults: dict[str, Any], argv: Sequence[str] | None =
         print("  " + eval_command(config, final, eval_episodes))
     shut_down(trainer)
     return 0
+
+
+def preflight(config: MemRLConfig) -> str | None:
+    """Check what the config names before a model loads: the step budget, the backend, the env
+    built with its settings and one train task reset, the training tasks, the reward plugins
+    (imported, signatures checked), the output folder, the model path, the checkpoint to resume,
+    and that the first prompt fits the context budget. Returns the checkpoint to resume or None."""
+    if config.max_steps == 0 or config.max_steps < -1:
+        raise UserError(f"max_steps ({config.max_steps}) must be at least 1 (or -1 to train num_train_epochs over train_tasks)")
+    if config.max_steps == -1 and not config.num_train_epochs > 0:
+        raise UserError(f"num_train_epochs ({config.num_train_epochs}) must be > 0 when max_steps is -1")
+    if not (math.isfinite(config.learning_rate) and config.learning_rate >= 0):
+        raise UserError(f"learning_rate ({config.learning_rate}) must be a finite number >= 0")
+    checks.at_least(config.max_turns, 1, "max_turns", " (or leave it unset for the env's own)")
+    checks.backend(config.backend, "--backend")
+    checks.output_folder(config.output_dir, "--output_dir")
+    built = checks.env_task(config.env_id, config.env_kwargs, split_name="train", seed=config.task_seed, flag="--env_kwargs")
+    try:
+        if built.task is None:
+            raise UserError(f"{config.env_id} has no task generator; the recipes train on generated tasks")
+        if config.sft_warm_start_episodes > 0 and not hasattr(built.env, "expert_reply"):
+            raise UserError(f"--sft_warm_start_episodes needs an env with a scripted expert (expert_reply); "
+                            f"{config.env_id} has none: pass --sft_warm_start_episodes 0")
+        try:
+            built.env.make_tasks("train", config.train_tasks, config.task_seed)
+        except ValueError as exc:  # more distinct tasks than the generator can make
+            raise UserError(f"{config.env_id}: {checks.reason(exc)} (--train_tasks {config.train_tasks})") from None
+    finally:
+        built.env.close()
+    checks.rewards(config.reward_plugins, built.task, "--reward_plugins")
+    if config.model_name_or_path is not None:
+        from memrl.models import is_embedded, resolve_model
+
+        if not is_embedded(str(config.model_name_or_path)):
+            resolve_model(config.model_name_or_path)  # a path that does not exist, a file, no config.json
+    resume = checkpoints.resolve(config.resume_from_checkpoint, config.output_dir, say=_say)
+    checks.prompt_fits(config.model_name_or_path, config.env_id, built.messages, config.max_context_tokens,
+                       config.max_new_tokens_per_turn, "--max_context_tokens")
+    return resume
+
+
+def _say(line: str) -> None:
+    if os.environ.get("RANK", "0") == "0":  # once per run, not once per process
+        print(line, flush=True)
 
 
 def eval_command(config: MemRLConfig, adapter: str, episodes: int) -> str:

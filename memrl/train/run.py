@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any, Callable, Sequence
 
 from memrl.errors import UserError
@@ -10,17 +11,56 @@ from memrl.train.config import MemRLConfig
 
 
 def parse_config(argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None) -> MemRLConfig:
-    """TRL's parser: ``--config file.yaml`` sets defaults, flags override; unknown keys fail."""
+    """TRL's parser: ``--config file.yaml`` sets defaults, flags override; unknown keys fail.
+
+    Every problem is one UserError line: a missing or unparsable YAML file (with its line), a flag
+    argparse refuses (instead of the whole usage block), an unknown key, a value a rule refuses.
+    """
     from trl import TrlParser
 
-    parser = TrlParser((MemRLConfig,))
+    class OneLineTrlParser(TrlParser):
+        def error(self, message: str) -> Any:
+            raise UserError(f"{message} (see --help)")
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    _check_yaml(args)
+    parser = OneLineTrlParser((MemRLConfig,))
     if defaults:
         parser.set_defaults(**defaults)
     try:
-        (config,) = parser.parse_args_and_config(list(sys.argv[1:] if argv is None else argv))
+        with warnings.catch_warnings():
+            # transformers 5 renames gradient_checkpointing*, which TRL's config still sets: a
+            # warning the user cannot act on, printed before every recipe's own output or error.
+            warnings.filterwarnings("ignore", r"`gradient_checkpointing\w*` is deprecated", FutureWarning)
+            (config,) = parser.parse_args_and_config(args)
     except ValueError as e:  # unknown YAML keys, bad values
-        raise UserError(str(e).splitlines()[0]) from None
+        raise UserError(str(e).strip().splitlines()[0]) from None
     return config
+
+
+def _check_yaml(args: list[str]) -> None:
+    """``--config FILE``: a file that exists and parses as a YAML mapping (TRL would raise raw)."""
+    import yaml
+
+    from memrl.checks import input_file
+
+    if "--config" not in args:
+        return
+    at = args.index("--config")
+    if at + 1 >= len(args):
+        raise UserError("--config needs a YAML file, e.g. --config my.yaml")
+    path = input_file(args[at + 1], "--config")
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UserError(f"--config {str(path)!r} is not a YAML text file (byte {exc.start} is not UTF-8)") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).strip().splitlines()[0]
+        raise UserError(f"--config {str(path)!r} is not valid YAML: {problem}{where}") from None
+    if not isinstance(config, dict):
+        raise UserError(f"--config {str(path)!r} must hold a YAML mapping of settings (key: value), got {type(config).__name__}")
 
 
 def build_trainer(
