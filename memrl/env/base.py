@@ -32,13 +32,13 @@ from __future__ import annotations
 import logging
 import random
 import re
+import string
 from typing import Any
 
 from memrl.actions import Action, Protocol, ToolCall, parse_action
 from memrl.env.tools import call_tool, collect_tools, compact_tools_prompt, tools_prompt
 from memrl.errors import UserError
 from memrl.memory import Context, make_store, store_class, unknown_store_settings
-from memrl.scoring.text import normalize
 
 Messages = list[dict[str, str]]
 
@@ -50,6 +50,10 @@ MEMORY_MODES = {
     "heuristic": "Mem0-style rule: every fact sentence is stored, replacing an entry on the same subject; top-k before the question",
 }
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+# SQuAD normalisation (memrl.scoring.text.normalize, which tests/env/test_fact_key.py checks this
+# against), here so the env layer does not import the reward package above it.
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = str.maketrans("", "", string.punctuation)
 log = logging.getLogger(__name__)
 _REPORTED: set[tuple[str, str, str]] = set()
 
@@ -219,7 +223,7 @@ class MemoryEnv:
     def fact_key(self, sentence: str) -> str:
         """What a fact is about, for the heuristic's replace-on-conflict rule: by default its
         first three normalized words ("Alice lives in Paris" -> "alice lives in")."""
-        return " ".join(normalize(sentence).split()[:3])
+        return " ".join(_ARTICLES.sub(" ", sentence.lower().translate(_PUNCT)).split()[:3])
 
     def start_stage(self, *messages: tuple[str, str]) -> None:
         """Begin a stage whose context would be cleared: a fresh context pinned with
