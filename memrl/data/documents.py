@@ -30,7 +30,7 @@ import random
 from functools import lru_cache
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from memrl.data.hotpotqa import hotpotqa_source, rows_from
+from memrl.data.hotpotqa import Source, hotpotqa_source, rows_from
 from memrl.env.splits import check_split, generate_split, split_of
 from memrl.errors import UserError
 
@@ -172,7 +172,7 @@ def hotpot_items(data_dir: str | os.PathLike | None = None, path: str | os.PathL
 
 
 @lru_cache(maxsize=4)
-def _items(source: str) -> tuple[dict[str, Any], ...]:
+def _items(source: Source) -> tuple[dict[str, Any], ...]:
     items = []
     for row in rows_from(source):
         titles, sentences = row["context"]["title"], row["context"]["sentences"]

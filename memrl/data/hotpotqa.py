@@ -22,6 +22,7 @@ how to get the data.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,6 @@ from memrl.errors import UserError
 
 LOCAL_FILES = ("hotpotqa/hotpot_dev_distractor_v1.jsonl", "hotpotqa/hotpot_dev_distractor_first100_hf_format.json")
 HUB_ID, HUB_CONFIG, HUB_SPLIT = "hotpotqa/hotpot_qa", "distractor", "validation"
-HUB = f"hub:{HUB_ID}"
 LICENSE = "CC BY-SA 4.0"
 _HOW = ("run `memrl data download hotpotqa` on a machine that is online, or put a HotpotQA distractor "
         "JSON/JSONL file in the data folder's hotpotqa/ (or pass path=<file>)")
@@ -53,15 +53,24 @@ def hotpotqa_file(data_dir: str | os.PathLike | None = None, path: str | os.Path
     return None
 
 
-def hotpotqa_source(data_dir: str | os.PathLike | None = None, path: str | os.PathLike | None = None) -> str:
-    """Where the rows come from: a local file's path, or :data:`HUB` (a key for caches of derived views)."""
+@dataclass(frozen=True)
+class Source:
+    """Where the rows come from: a local file as it is now (path, modification time), or the Hub
+    (``file`` None). Hashable, so views derived from the rows can be cached per source."""
+
+    file: str | None
+    mtime_ns: int = 0
+
+
+def hotpotqa_source(data_dir: str | os.PathLike | None = None, path: str | os.PathLike | None = None) -> Source:
+    """The :class:`Source` :func:`load_hotpotqa` reads (see the module docstring)."""
     file = hotpotqa_file(data_dir, path)
-    return str(file) if file is not None else HUB
+    return Source(str(file), file.stat().st_mtime_ns) if file is not None else Source(None)
 
 
-def rows_from(source: str) -> tuple[dict[str, Any], ...]:
-    """Every row of a :func:`hotpotqa_source`, in the Hub's layout (read once per process)."""
-    return _hub_rows() if source == HUB else _file_rows(source)
+def rows_from(source: Source) -> tuple[dict[str, Any], ...]:
+    """Every row of a source, in the Hub's layout (read once per process and file version)."""
+    return _hub_rows() if source.file is None else _file_rows(source)
 
 
 def load_hotpotqa(data_dir: str | os.PathLike | None = None, path: str | os.PathLike | None = None) -> tuple[dict[str, Any], ...]:
@@ -70,8 +79,10 @@ def load_hotpotqa(data_dir: str | os.PathLike | None = None, path: str | os.Path
 
 
 @lru_cache(maxsize=8)
-def _file_rows(file: str) -> tuple[dict[str, Any], ...]:
+def _file_rows(source: Source) -> tuple[dict[str, Any], ...]:
     from datasets import load_dataset
+
+    file = source.file
 
     try:
         dataset = load_dataset("json", data_files=file, split="train")

@@ -21,7 +21,7 @@ import os
 import random
 from typing import Any
 
-from memrl.data.hotpotqa import hotpotqa_source, rows_from
+from memrl.data.hotpotqa import Source, hotpotqa_source, rows_from
 from memrl.env.splits import check_split, generate_split, split_of
 from memrl.errors import UserError
 
@@ -83,7 +83,7 @@ def make_synthetic_task(rng: random.Random, n_objectives: int) -> dict[str, Any]
 
 # -- HotpotQA ----------------------------------------------------------------------------------------
 @functools.lru_cache(maxsize=4)
-def _hotpot_items(source: str) -> tuple[dict[str, Any], ...]:
+def _hotpot_items(source: Source) -> tuple[dict[str, Any], ...]:
     """The HotpotQA items as ``{"question", "answer", "documents"}`` (built once per source)."""
     items = []
     for row in rows_from(source):

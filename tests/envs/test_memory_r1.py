@@ -387,3 +387,21 @@ def test_locomos_own_file_given_by_path_keeps_the_paper_split():
     assert len(answer.make_tasks("train", 1000)) == 152
     windows = make(MANAGER, source="locomo", path=str(data_folder() / LOCOMO_FILE)).make_tasks("train", 100)
     assert windows[0]["id"] == "conv-26/s1-3"  # LoCoMo's windows of 3 sessions, as without path
+
+
+@pytest.mark.parametrize("how", ["data_dir", "MEMRL_DATA"])
+def test_locomo_is_found_by_data_dir_or_memrl_data(how, tmp_path, monkeypatch):
+    import json
+
+    from tests.data.test_download import fake_locomo
+
+    (tmp_path / "locomo").mkdir()
+    (tmp_path / "locomo" / "locomo10.json").write_text(json.dumps(fake_locomo()))
+    monkeypatch.setenv("MEMRL_DATA", str(tmp_path) if how == "MEMRL_DATA" else str(tmp_path / "elsewhere"))
+    where = {"data_dir": str(tmp_path)} if how == "data_dir" else {}
+    assert [t["conversation_id"] for t in make(ANSWER, source="locomo", **where).make_tasks("train", 3)] == ["conv-26"] * 3
+    (window,) = make(MANAGER, source="locomo", **where).make_tasks("validation", 5)
+    assert window["id"] == "conv-30"  # one session, so one whole window
+    assert window["n_facts"] == 1  # no observation in the made-up file: the rule-based extractor's fact
+    with pytest.raises(UserError, match="LoCoMo file not found in .*memrl data download locomo"):
+        make(MANAGER, source="locomo", data_dir=str(tmp_path / "none")).make_tasks("train", 1)
