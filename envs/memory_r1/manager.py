@@ -94,7 +94,8 @@ class MemoryR1ManagerEnv(MemoryEnv):
         if not (whole or (isinstance(sessions, int) and sessions >= 1)) or top_k < 1:
             raise UserError(f"sessions ({sessions!r}) and top_k ({top_k}) must be at least 1 "
                             "(sessions may be null or \"auto\" with source 'locomo': whole conversations)")
-        self.source, self.data_dir, self.path, self.sessions, self.metric, self.top_k = source, data_dir, path, sessions, metric, top_k
+        self.source, self.data_dir, self.path, self.sessions = source, data_dir, path, sessions
+        self.metric, self.top_k = metric, top_k
         self.answerer = make_answerer(answerer, answerer_model)
         self.extractor = make_extractor(extractor, extractor_model)
         self._pool: list[dict[str, Any]] | None = None

@@ -24,7 +24,6 @@ gold is as often at the start as in the middle or at the end, and two golds neve
 
 from __future__ import annotations
 
-import math
 import os
 import random
 from functools import lru_cache

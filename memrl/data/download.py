@@ -53,7 +53,8 @@ def fetch(url: str, dest: Path) -> None:
 def install_locomo(raw: Path, target: Path) -> str:
     """Check the LoCoMo file (10 conversations, 1,986 questions) and move it into place."""
     samples = _json(raw, "LoCoMo")
-    ids = tuple(s.get("sample_id") for s in samples) if isinstance(samples, list) and all(isinstance(s, dict) for s in samples) else ()
+    valid = isinstance(samples, list) and all(isinstance(s, dict) for s in samples)
+    ids = tuple(s.get("sample_id") for s in samples) if valid else ()
     questions = sum(len(s.get("qa") or []) for s in samples) if ids else 0
     if ids != LOCOMO_IDS or questions != LOCOMO_QUESTIONS:
         raise UserError(f"{raw} is not LoCoMo's locomo10.json: expected {len(LOCOMO_IDS)} conversations and "
@@ -88,7 +89,8 @@ DATASETS = {
 }
 
 
-def download(name: str, data_dir: str | os.PathLike | None = None, source_file: str | os.PathLike | None = None) -> tuple[Path, str]:
+def download(name: str, data_dir: str | os.PathLike | None = None,
+             source_file: str | os.PathLike | None = None) -> tuple[Path, str]:
     """Fetch (or take ``source_file``), check and install data set ``name``; returns (where, summary)."""
     if name not in DATASETS:
         raise UserError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")

@@ -104,7 +104,8 @@ def normalize_conversation(sample: dict[str, Any], index: int = 0) -> dict[str, 
     adversarial one (category 5) needs an ``answer``.
     """
     conv = sample.get("conversation") if isinstance(sample, dict) else None
-    numbers = sorted(int(m.group(1)) for k in conv if (m := _SESSION.fullmatch(k)) and isinstance(conv[k], list)) if isinstance(conv, dict) else []
+    conv = conv if isinstance(conv, dict) else {}
+    numbers = sorted(int(m.group(1)) for k in conv if (m := _SESSION.fullmatch(k)) and isinstance(conv[k], list))
     if not numbers:
         raise UserError(f"sample {index} has no conversation with session_N lists of turns (and speaker_a/speaker_b); "
                         "is this a file in the LoCoMo layout?")

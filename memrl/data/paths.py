@@ -27,5 +27,8 @@ def data_folder(explicit: str | os.PathLike | None = None) -> Path:
 
 def where(explicit: str | os.PathLike | None = None) -> str:
     """How the folder was chosen, for error messages: ``'/x/data' (from $MEMRL_DATA)``."""
-    reason = "data_dir" if explicit else "$MEMRL_DATA" if os.environ.get("MEMRL_DATA") else "the default; set $MEMRL_DATA or data_dir"
+    if explicit:
+        reason = "data_dir"
+    else:
+        reason = "$MEMRL_DATA" if os.environ.get("MEMRL_DATA") else "the default; set $MEMRL_DATA or data_dir"
     return f"{str(data_folder(explicit))!r} ({reason})"
