@@ -133,11 +133,14 @@ def env_task(env_id: str, env_kwargs: Mapping[str, Any], *, split_name: str, see
 
     spec(env_id)  # an unknown id, with the closest registered ones
     settings = f"{flag} {json.dumps(dict(env_kwargs), default=str)}" if env_kwargs else "its default settings"
+    # With the user's settings, an env that refuses them is a user error; with the defaults, the
+    # same exception is an env bug and keeps its traceback.
+    blame = (TypeError, ValueError, KeyError, IndexError) if env_kwargs else ()
     try:
         env = make(env_id, **env_kwargs)
     except UserError:
         raise
-    except (TypeError, ValueError, KeyError) as exc:  # a setting of the wrong type or out of range
+    except blame as exc:  # a setting of the wrong type or out of range
         raise UserError(f"{env_id} cannot be made with {settings}: {reason(exc)}") from None
     try:
         tasks = env.make_tasks(split_name, 1, seed)
@@ -145,13 +148,13 @@ def env_task(env_id: str, env_kwargs: Mapping[str, Any], *, split_name: str, see
         return Built(env, None, None)
     except UserError:
         raise
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
+    except blame as exc:
         raise UserError(f"{env_id} cannot make a {split_name} task with {settings}: {reason(exc)}") from None
     try:
         messages, _ = env.reset(seed=seed, options={"task": tasks[0]})
     except UserError:
         raise
-    except (TypeError, ValueError, KeyError, IndexError) as exc:
+    except blame as exc:
         raise UserError(f"{env_id} cannot start a task with {settings}: {reason(exc)}") from None
     return Built(env, tasks[0], messages)
 

@@ -134,7 +134,10 @@ CLI = [
     (["eval", "--tasks-file", "{d}/binary.jsonl"], "cannot read tasks file"),
     (["eval", "--show", "{d}/binary.jsonl"], "unreadable or not JSON"),
     (["eval", "--compare", "{d}/folder", "{d}/existing.txt"], "is a folder"),
+    # the rest
     (["bogus"], "invalid choice: 'bogus'"),
+    (["envs", "--all"], "unrecognized arguments: --all"),
+    (["data", "download", "bogus"], "invalid choice: 'bogus'"),
 ]
 
 
@@ -155,6 +158,19 @@ def test_the_tripwire_fires_on_good_input(files, tmp_path):
     with pytest.raises(ModelLoaded):
         main(["eval", "--episodes", "1", "--baselines", "none", "--out", str(tmp_path / "eval")])
     assert not (tmp_path / "r.jsonl").exists() and not (tmp_path / "eval").exists()
+
+
+def test_an_env_bug_under_default_settings_keeps_its_traceback(monkeypatch):
+    """Only settings the user gave are blamed on the user: the same error from the defaults is a bug."""
+    from memrl.envs.factrecall import FactRecallEnv
+
+    def broken(self, split="train", n=100, seed=0):
+        raise ValueError("generator bug")
+
+    monkeypatch.setattr(FactRecallEnv, "make_tasks", broken)
+    with pytest.raises(ValueError, match="generator bug"):
+        main(["rollout", "--tasks", "1"])
+    assert main(["rollout", "--tasks", "1", "--env-kwargs", '{"n_facts": 3}']) == 2  # with settings: one line
 
 
 def test_the_context_budget_must_hold_the_first_prompt(tmp_path, capsys):
