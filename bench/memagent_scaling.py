@@ -11,6 +11,7 @@
 
     python bench/memagent_scaling.py                    # (a) only, ~2 min on 2 CPU cores
     python bench/memagent_scaling.py --accuracy         # (a) + (b), ~6 min
+    python bench/memagent_scaling.py --replot bench/results/memagent_scaling.txt   # redraw a saved run
 Writes the plot to ``--plot``. Last line: time_growth_32x=<MemAgent time at 32K / time at 1K>
 (linear in length would be 32: a section costs the same wherever it is).
 """
@@ -18,6 +19,7 @@ Writes the plot to ``--plot``. Last line: time_growth_32x=<MemAgent time at 32K 
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import time
 from pathlib import Path
@@ -87,7 +89,7 @@ def accuracy(args: argparse.Namespace) -> dict[int, dict]:
     rows = {}
     for length in args.accuracy_lengths:
         tasks = make(ENV, **env_kwargs(args, length, "agent")).make_tasks("test", args.accuracy_tasks, seed=1)
-        row = {}
+        row = {"tasks": len(tasks)}
         for mode in ("agent", "full_context"):
             trajs = engine.rollout(lambda: make(ENV, **env_kwargs(args, length, mode)), tasks)
             row[mode] = sum(t.reward for t in trajs) / len(trajs)
@@ -104,28 +106,68 @@ def plot(times: dict[int, dict], acc: dict[int, dict] | None, path: Path) -> Non
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2 if acc else 1, figsize=(11 if acc else 6, 4), squeeze=False)
-    ax = axes[0][0]
-    for mode, label in (("agent", "MemAgent (sections + memory)"), ("full_context", "full context")):
-        xs = [n for n, r in times.items() if r[mode] is not None]
-        ax.plot(xs, [times[n][mode] for n in xs], marker="o", label=label)
-    first = min(times)
-    ax.plot(list(times), [times[first]["agent"] * n / first for n in times], ls=":", c="grey", label="linear from 1K")
-    ax.set(xscale="log", yscale="log", xlabel="document length (tokens)", ylabel="wall time per task (s)",
-           title="Cost: tiny model, fixed-length replies")
-    _length_ticks(ax, times)
-    ax.legend()
+    fig, axes = plt.subplots(1, 2 if acc else 1, figsize=(12 if acc else 6.5, 4.6), squeeze=False)
+    _cost_panel(axes[0][0], times)
     if acc:
-        ax = axes[0][1]
-        for mode, label in (("agent", "MemAgent"), ("full_context", "full context")):
-            ax.plot(list(acc), [acc[n][mode] for n in acc], marker="o", label=label)
-        ax.set(xscale="log", xlabel="document length (tokens)", ylabel="boxed EM", ylim=(-0.05, 1.05),
-               title="Accuracy: untrained SmolLM2-135M (needles)")
-        _length_ticks(ax, acc)
-        ax.legend()
+        _accuracy_panel(axes[0][1], acc)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
+
+
+def _cost_panel(ax, times: dict[int, dict]) -> None:
+    for mode, label, marker in (("agent", "MemAgent (sections + memory)", "o"), ("full_context", "full context (one prompt)", "s")):
+        xs = [n for n, r in times.items() if r[mode] is not None]
+        ax.plot(xs, [times[n][mode] for n in xs], marker=marker, label=label)
+    first = min(times)
+    ax.plot(list(times), [times[first]["agent"] * n / first for n in times], ls=":", c="grey", label="linear from 1K")
+    fits = [n for n, r in times.items() if r["full_context"] is not None]
+    if fits and len(fits) < len(times):
+        # Full context stops because the document no longer fits the model's window, not by choice.
+        # Lengths are approximate (chars / 4); the window is in real tokens, placed by the ratio
+        # measured at the longest document that fit.
+        edge = WINDOW * max(fits) / times[max(fits)]["real_tokens"]
+        ax.axvline(edge, color="tab:red", ls="--", lw=1)
+        ax.annotate(f"{WINDOW:,}-token window: longer\ndocuments do not fit, so\nfull context stops here", xy=(edge, 0.03),
+                    xycoords=("data", "axes fraction"), xytext=(5, 0), textcoords="offset points", color="tab:red", fontsize=8)
+    ax.set(xscale="log", yscale="log", xlabel="document length (tokens)", ylabel="wall time per task (s)",
+           title="Cost: tiny model, fixed-length replies")
+    _length_ticks(ax, times)
+    ax.legend(fontsize=8, loc="upper left")
+
+
+def _accuracy_panel(ax, acc: dict[int, dict]) -> None:
+    # Equal scores would draw one line on top of the other: distinct markers and styles, and a small
+    # horizontal offset (x on a log axis), so both stay visible; the note says when they coincide.
+    styles = (("agent", "MemAgent", "o", "-", 0.97), ("full_context", "full context", "s", "--", 1.03))
+    for mode, label, marker, ls, shift in styles:
+        ax.plot([n * shift for n in acc], [acc[n][mode] for n in acc], marker=marker, ls=ls, markersize=7 if marker == "o" else 5,
+                label=label)
+    if all(acc[n]["agent"] == acc[n]["full_context"] for n in acc):
+        ax.text(0.5, 0.5, "both lines coincide: equal boxed EM at every length\n(drawn slightly apart)",
+                transform=ax.transAxes, ha="center", fontsize=8, color="dimgray")
+    ax.set(xscale="log", xlabel="document length (tokens)", ylabel="boxed EM (0..1)", ylim=(-0.05, 1.05),
+           title=f"Accuracy: untrained SmolLM2-135M, needles, N = {acc[min(acc)].get('tasks', '?')} per length")
+    _length_ticks(ax, acc)
+    ax.legend(fontsize=8)
+
+
+def read_saved(path: Path) -> tuple[dict[int, dict], dict[int, dict] | None]:
+    """A saved run's figures back from its printed table (``--replot``): the plot can be redrawn
+    without measuring again."""
+    text = path.read_text(encoding="utf-8")
+    tasks = re.search(r"greedy, (\d+) held-out", text)
+    times, acc = {}, {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| ") or not cells[0].isdigit():
+            continue
+        n = int(cells[0])
+        full = None if cells[4] == "does not fit" else float(cells[4])
+        times[n] = {"real_tokens": float(cells[1]), "agent": float(cells[2]), "agent_calls": float(cells[3]), "full_context": full}
+        if len(cells) >= 7 and cells[5] and cells[6]:
+            acc[n] = {"agent": float(cells[5]), "full_context": float(cells[6]), "tasks": int(tasks.group(1)) if tasks else "?"}
+    return times, acc or None
 
 
 def _length_ticks(ax, lengths) -> None:
@@ -147,7 +189,13 @@ def main() -> None:
     ap.add_argument("--accuracy-lengths", type=int, nargs="+", default=[1024, 2048, 4096])
     ap.add_argument("--accuracy-tasks", type=int, default=4)
     ap.add_argument("--plot", type=Path, default=Path("bench/results/memagent_scaling.png"))
+    ap.add_argument("--replot", type=Path, default=None, metavar="OUTPUT.txt",
+                    help="redraw the plot from a saved run's output (e.g. bench/results/memagent_scaling.txt) and exit")
     args = ap.parse_args()
+    if args.replot:
+        plot(*read_saved(args.replot), args.plot)
+        print(f"plot: {args.plot}")
+        return
     import torch
 
     torch.set_num_threads(args.threads)

@@ -56,6 +56,7 @@ class MEM1Env(MultiObjectiveQAEnv):
     """
 
     protocol = Protocol(answer="tag", state_tag="internal_state", search_tag="search")
+    score_name = "EM (share of the N answers)"
     tool_role = "user"
     supported_modes = ("agent", "full_context", "none")
     memory_tools = ()  # search is not a memory tool: baselines keep it

@@ -64,6 +64,7 @@ class MemActEnv(MultiObjectiveQAEnv):
     """
 
     protocol = Protocol(answer="final_answer")
+    score_name = "EM (share of the N answers)"
     supported_modes = ("agent", "full_context")
     memory_tools = ("prune_context",)
 

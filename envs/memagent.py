@@ -68,6 +68,7 @@ class MemAgentEnv(MemoryEnv):
     """
 
     protocol = Protocol(answer="boxed")
+    score_name = "boxed EM"
     supported_modes = ("agent", "none", "full_context", "retrieval")
     size_key = "doc_tokens"
     recall_top_k = 5

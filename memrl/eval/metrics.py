@@ -10,6 +10,20 @@ from memrl.rollout import Trajectory
 from memrl.rollout.summary import summarize
 
 
+_METRIC_NAMES = {"em": "EM", "f1": "F1", "bleu1": "BLEU-1"}
+
+
+def score_name(env: Any) -> str:
+    """What an env's ``outcome["score"]`` measures, for table and plot labels: the env's
+    ``score_name`` (MemAgent: "boxed EM"), else its ``metric`` setting (FactRecall, AgeMem,
+    Memory-R1: "F1" / "EM"), else "score"."""
+    name = getattr(env, "score_name", None)
+    if isinstance(name, str) and name:
+        return name
+    metric = getattr(env, "metric", None)
+    return _METRIC_NAMES.get(metric, metric) if isinstance(metric, str) and metric else "score"
+
+
 def call_context_tokens(t: Trajectory) -> list[int]:
     """The context length (prompt + reply) of every model call, read off the segments: each run
     of policy tokens in a segment's loss mask is one call's reply, ending at that length."""

@@ -14,7 +14,7 @@ from memrl.eval.stats import paired_bootstrap_ci
 FORMAT = "memrl-eval/1"
 COUNTED = ("memory/ops/", "truncated/")
 LEAD = ["policy", "kind", "memory_mode", "env", "episodes", "score", "score_ci_low", "score_ci_high",
-        "diff_vs_base", "diff_ci_low", "diff_ci_high", "success_rate", "no_answer"]
+        "diff_vs_base", "diff_ci_low", "diff_ci_high", "success_rate", "no_answer", "metric"]
 
 
 @dataclass

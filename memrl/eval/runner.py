@@ -15,7 +15,7 @@ from typing import Any, Callable, ContextManager, Mapping, Sequence, Union
 
 from memrl.env.registry import make
 from memrl.errors import UserError
-from memrl.eval.metrics import episode_record, policy_row
+from memrl.eval.metrics import episode_record, policy_row, score_name
 from memrl.eval.result import EvalResult, add_paired_differences
 from memrl.eval.tasks import check_tasks, generated_tasks, read_tasks_file
 from memrl.rollout import Backend, RolloutEngine, RolloutLimits, SamplingParams, Trajectory, make_backend
@@ -198,6 +198,7 @@ def _row(label: str, kind: str, mode: str, env_id: str, env_kwargs: dict[str, An
     records = [episode_record(t, env.task_size(t.task)) for t in trajs]
     row = policy_row(label, kind, mode, env_id, trajs, records, wall_s)
     row["size_key"] = env.size_key
+    row["metric"] = score_name(env)  # what "score" measures, for the tables and plots
     env.close()
     return row
 
