@@ -51,6 +51,20 @@ def _looks_like_hub_id(text: str) -> bool:
     return True
 
 
+def cpu_bf16_kind() -> str | None:
+    """The CPU's native bf16 matrix instructions ("AMX-BF16" or "AVX512-BF16"), or None.
+
+    Only native support counts: oneDNN also runs bf16 on plain AVX-512 by emulation, which is
+    slower than float32. Read from /proc/cpuinfo (Linux); elsewhere None, and float32 stays.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return None
+    return "AMX-BF16" if "amx_bf16" in flags else ("AVX512-BF16" if "avx512_bf16" in flags else None)
+
+
 def resolve_dtype(dtype: Any, device: Any) -> Any:
     """``"auto"``: float32 on CPU (bf16 matmuls are slow there), bf16 on CUDA (fp16 where bf16 is missing)."""
     import torch

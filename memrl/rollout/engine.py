@@ -181,6 +181,7 @@ class RolloutEngine:
         """Run ``envs[i]`` on ``items[i] = (group, sample, task, seed)`` until every episode ends."""
         self.stats = RolloutStats()
         start = time.perf_counter()
+        self.backend.clear_cache()
         episodes = [self._start(env, *item) for env, item in zip(envs, items)]
         active = [e for e in episodes if not e.done]
         while active:
@@ -192,6 +193,7 @@ class RolloutEngine:
                     self._advance(episode, gen, budget)
             active = [e for e in active if not e.done]
         self.stats.total_s = time.perf_counter() - start
+        self.backend.clear_cache()
         for e in episodes:
             e.env.close()
         return [e.traj for e in episodes]

@@ -41,6 +41,9 @@ class MemRLConfig(GRPOConfig):
     advantage_baseline: str = field(default="mean", metadata={"help": "mean (GRPO) or rloo (leave-one-out)."})
     segments_per_group: int | None = field(default=None, metadata={"help": "DCPO (MemAct): train on this many segments sampled per group of num_generations trajectories (all when fewer), after advantages are computed over the unique trajectories; default: every segment. GRPO family only; groups are sampled per process, so keep per_device_train_batch_size a multiple of num_generations."})
     loss_aggregation: str = field(default="token", metadata={"help": "token: a token mean over the batch (with loss_type dapo); trajectory: every trajectory weighs the same, whatever its length or number of segments."})
+    update_tokens_per_forward: int = field(default=2048, metadata={"help": "Padded tokens per forward + backward in the update: rows are sorted by length and cut into micro-batches of about this many tokens (each padded only to its own longest row), which bounds activation memory; larger is faster on big machines."})
+    sampling_correction: bool = field(default=True, metadata={"help": "Weight each token's advantage by the truncated importance ratio min(p_train / p_sample, sampling_correction_cap): corrects for the rollout sampling under other numerics (bf16, KV cache, vLLM) than the update. The gap is logged either way (rollout/logp_mismatch_mean)."})
+    sampling_correction_cap: float = field(default=3.0, metadata={"help": "Upper bound of the sampling-correction ratio (TRL's vllm_importance_sampling_clip_max)."})
     # -- PPO -------------------------------------------------------------------------------------
     gae_gamma: float = field(default=1.0, metadata={"help": "PPO: discount over policy tokens."})
     gae_lambda: float = field(default=0.95, metadata={"help": "PPO: GAE lambda."})
@@ -48,6 +51,9 @@ class MemRLConfig(GRPOConfig):
     cliprange_value: float = field(default=0.2, metadata={"help": "PPO: clip range of the value update."})
     cpu_threads: int | None = field(default=None, metadata={"help": "torch threads per process on a machine without CUDA; default: the cores this process may use divided by the processes on this machine (accelerate launch sets OMP_NUM_THREADS=1 where it counts one physical core, which halves the speed of 2 hyperthreads)."})
     # -- model -----------------------------------------------------------------------------------
+    # TRL turns gradient checkpointing on by default; it re-runs every forward in the backward
+    # (a third more compute) to save activation memory that a small model does not need.
+    gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in the backward pass to save memory (costs about a third more compute); on for large models."})
     use_lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter (PEFT); false = full fine-tuning."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
@@ -57,13 +63,17 @@ class MemRLConfig(GRPOConfig):
     def __post_init__(self) -> None:
         self.env_kwargs = _mapping(self.env_kwargs, "env_kwargs")
         self.reward_plugins = _mapping(self.reward_plugins, "reward_plugins")
-        # bf16 only where it runs (TRL defaults it to True, which fails on a CPU). The loss stays
-        # TRL's "dapo" default: a token mean over the whole batch, so an episode cut into many
-        # segments (rows) is not over-weighted as per-row means would.
+        # bf16 where the hardware runs it natively: a CUDA GPU with bf16, or a CPU with AMX-BF16 /
+        # AVX512-BF16 (there a bf16 matmul measured ~5x float32's rate). TRL defaults it to True,
+        # which fails on other CPUs. The loss stays TRL's "dapo" default: a token mean over the
+        # whole batch, so an episode cut into many segments (rows) is not over-weighted.
         import torch
 
+        from memrl.models.loading import cpu_bf16_kind
+
         if self.bf16 is None:
-            self.bf16 = bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+            cuda = torch.cuda.is_available()
+            self.bf16 = bool(torch.cuda.is_bf16_supported()) if cuda else cpu_bf16_kind() is not None
         if not torch.cuda.is_available():
             # Several processes on a CPU-only machine join over gloo only in accelerate's CPU mode.
             self.use_cpu = True
@@ -87,6 +97,8 @@ class MemRLConfig(GRPOConfig):
             (self.advantage_baseline in ("mean", "rloo"), f"advantage_baseline ({self.advantage_baseline!r}) must be 'mean' or 'rloo'"),
             (self.segments_per_group is None or self.segments_per_group >= 1, f"segments_per_group ({self.segments_per_group}) must be at least 1, or unset to train on every segment"),
             (self.segments_per_group is None or self.algorithm == "grpo", f"segments_per_group needs algorithm 'grpo' (got {self.algorithm!r}): PPO's GAE runs over every segment of a trajectory in order"),
+            (self.update_tokens_per_forward >= 1, f"update_tokens_per_forward ({self.update_tokens_per_forward}) must be at least 1"),
+            (self.sampling_correction_cap >= 1.0, f"sampling_correction_cap ({self.sampling_correction_cap}) must be at least 1"),
             (self.num_generations >= 2, f"num_generations ({self.num_generations}) must be at least 2: a group of one has no baseline"),
             (self.max_new_tokens_per_turn >= 1, f"max_new_tokens_per_turn ({self.max_new_tokens_per_turn}) must be at least 1"),
             (self.max_context_tokens > self.max_new_tokens_per_turn, f"max_context_tokens ({self.max_context_tokens}) must exceed max_new_tokens_per_turn ({self.max_new_tokens_per_turn})"),
@@ -97,6 +109,13 @@ class MemRLConfig(GRPOConfig):
         for ok, message in rules:
             if not ok:
                 raise UserError(message)
+
+
+    @property
+    def model_dtype(self) -> str:
+        """The dtype the policy's weights are loaded in: bf16 when ``bf16`` is on (the LoRA
+        weights PEFT adds stay float32, so the optimizer keeps full-precision masters)."""
+        return "bfloat16" if self.bf16 else ("float16" if self.fp16 else "float32")
 
 
 def _mapping(value: Any, name: str) -> dict[str, Any]:

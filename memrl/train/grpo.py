@@ -27,6 +27,8 @@ from memrl.env.registry import make
 from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_backend, save_trajectories
 from memrl.rollout.segments import Trajectory
 from memrl.rollout.summary import summarize
+from memrl.models.precision import bf16_lora
+from memrl.train import microbatch
 from memrl.train.advantages import group_advantages
 from memrl.train.batch import Row, collate, pad_rows, round_up, rows_from_trajectories, trajectory_weights
 from memrl.train.config import MemRLConfig
@@ -112,6 +114,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
         )
         self._synced_step = -1
         self.profile: dict[str, float] = {}  # the last generation batch's times and token counts
+        self._loss_chunk: dict[str, Any] | None = None  # the micro-batch whose loss is being computed
 
     # -- ROLLOUT ---------------------------------------------------------------------------------
     def _rollout(self, inputs: list[dict[str, Any]]) -> list[Trajectory]:
@@ -218,24 +221,85 @@ class MemoryGRPOTrainer(GRPOTrainer):
         return trajectory_weights(tokens, row_trajectory.to(device), total, count)[:, None]
 
     def _old_and_ref_logps(self, batch: dict[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
-        attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
-        keep = batch["completion_ids"].size(1)
+        """Log-probs under the weights the rows were sampled with (only when the update will
+        see them after the weights moved) and under the reference (only when ``beta`` > 0):
+        passes whose result the loss would not read are skipped."""
         old = ref = None
         with torch.no_grad():
             generate_every = self.args.steps_per_generation * self.num_iterations
             if self.args.gradient_accumulation_steps % generate_every != 0:
                 # Rows are updated after the weights moved: keep the logps they were sampled under.
-                old, _, _ = self._get_per_token_logps_and_entropies(self.model, ids, attention, keep)
+                old = self._batch_logps(self.model, batch)
             if self.beta != 0.0:
                 model = self.accelerator.unwrap_model(self.model)
                 if hasattr(model, "peft_config"):
                     # The reference is the base with the adapter off: no second copy of the model.
                     with use_adapter(model, adapter_name="ref" if "ref" in model.peft_config else None):
-                        ref, _, _ = self._get_per_token_logps_and_entropies(self.model, ids, attention, keep)
+                        ref = self._batch_logps(self.model, batch)
                 else:
-                    ref, _, _ = self._get_per_token_logps_and_entropies(self.ref_model, ids, attention, keep)
+                    ref = self._batch_logps(self.ref_model, batch)
         return old, ref
+
+    def _batch_logps(self, model: Any, batch: dict[str, Any]) -> torch.Tensor:
+        """Per-token log-probs of a whole batch, in the update's length-sorted micro-batches."""
+        parts = []
+        for rows, p_w, c_w in microbatch.plan(batch, self.args.update_tokens_per_forward):
+            chunk = microbatch.take(batch, rows, p_w, c_w)
+            ids = torch.cat([chunk["prompt_ids"], chunk["completion_ids"]], dim=1)
+            attention = torch.cat([chunk["prompt_mask"], chunk["completion_mask"]], dim=1)
+            logps, _, _ = self._get_per_token_logps_and_entropies(model, ids, attention, c_w)
+            parts.append((rows, logps))
+        return microbatch.scatter(parts, batch["prompt_ids"].size(0), batch["completion_ids"].size(1))
+
+    # -- UPDATE ------------------------------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The loss of the whole batch, as a forward + backward per length-sorted micro-batch
+        (``memrl.train.microbatch``). All but the last micro-batch are backpropagated here; the
+        last one's loss goes back to the Trainer, which backpropagates it and steps, with the
+        others' values added as a constant so the logged loss is the batch's."""
+        chunks = microbatch.plan(inputs, self.args.update_tokens_per_forward)
+        done = 0.0
+        for i, (rows, p_w, c_w) in enumerate(chunks):
+            chunk = microbatch.take(inputs, rows, p_w, c_w)
+            self._loss_chunk = chunk
+            try:
+                loss = super().compute_loss(model, chunk, return_outputs, num_items_in_batch)
+            finally:
+                self._loss_chunk = None
+            if i == len(chunks) - 1:
+                return loss + done
+            self.accelerator.backward(self._scaled_for_accumulation(loss, num_items_in_batch))
+            done = done + loss.detach()
+        raise AssertionError("microbatch.plan returned no micro-batch")
+
+    def _scaled_for_accumulation(self, loss: torch.Tensor, num_items_in_batch: Any) -> torch.Tensor:
+        """What the Trainer would backpropagate for ``loss`` (it divides by the accumulation steps
+        unless the loss is already normalised by the batch's token count)."""
+        scaled = self.loss_is_scaled_for_ga
+        if scaled is None:
+            scaled = (self.model_accepts_loss_kwargs and num_items_in_batch is not None) or self.compute_loss_func is not None
+        return loss if scaled else loss / self.current_gradient_accumulation_steps
+
+    def _correct_sampling(self, logps: torch.Tensor, chunk: dict[str, Any]) -> None:
+        """The rollout sampled under other numerics than this forward (bf16 kernels, a KV cache,
+        another batch shape, or vLLM): log the per-token gap, and with ``sampling_correction``
+        weight each token's advantage by the truncated importance ratio
+        min(p_train / p_sample, cap), TRL's token-level correction for vLLM rollouts. The
+        clipped objective is linear in a positive advantage weight, so this weights the loss."""
+        sampled = chunk.get("sampling_per_token_logps")
+        if sampled is None:
+            return
+        mask = (chunk["completion_mask"] * chunk.get("tool_mask", 1.0)).bool()
+        old = chunk.get("old_per_token_logps")
+        reference = (old if old is not None else logps).detach()
+        gap = (reference - sampled)[mask]
+        ratio = torch.exp(reference - sampled)
+        cap = self.args.sampling_correction_cap
+        metrics = self._metrics["train"]
+        metrics["rollout/logp_mismatch_mean"].append(gap.abs().mean().item() if gap.numel() else 0.0)
+        metrics["rollout/is_ratio_capped_share"].append((ratio[mask] > cap).float().mean().item() if gap.numel() else 0.0)
+        if self.args.sampling_correction:
+            chunk["advantages"] = chunk["advantages"] * ratio.clamp(max=cap)
 
     # -- LOG ---------------------------------------------------------------------------------------
     def _log_rollout(self, trajectories, advantages, t_rollout: float, policy_mask: torch.Tensor) -> None:
@@ -272,12 +336,18 @@ class MemoryGRPOTrainer(GRPOTrainer):
         logps, entropies = [], []
         for start in range(0, input_ids.size(0), size):
             ids, att = input_ids[start : start + size], attention_mask[start : start + size]
-            logits = model(input_ids=ids, attention_mask=att, logits_to_keep=logits_to_keep + 1, use_cache=False).logits
+            with bf16_lora(self.accelerator.unwrap_model(model)):
+                logits = model(input_ids=ids, attention_mask=att, logits_to_keep=logits_to_keep + 1, use_cache=False).logits
             logits = logits[:, :-1, :].float() / self.temperature
             logps.append(selective_log_softmax(logits, ids[:, -logits_to_keep:]))
             if compute_entropy:
-                entropies.append(entropy_from_logits(logits))
-        return torch.cat(logps), (torch.cat(entropies) if compute_entropy else None), None
+                # Entropy is a metric (and TRL's entropy mask), never differentiated: no graph.
+                with torch.no_grad():
+                    entropies.append(entropy_from_logits(logits))
+        logps_all = torch.cat(logps)
+        if self._loss_chunk is not None and torch.is_grad_enabled():
+            self._correct_sampling(logps_all, self._loss_chunk)  # before TRL's loss reads the advantages
+        return logps_all, (torch.cat(entropies) if compute_entropy else None), None
 
     # -- CHECKPOINT ------------------------------------------------------------------------------
     def _save_checkpoint(self, model: Any, trial: Any) -> None:

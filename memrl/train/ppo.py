@@ -18,6 +18,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from trl.trainer.utils import entropy_from_logits, selective_log_softmax
 
+from memrl.models.precision import bf16_lora
+from memrl.train import microbatch
 from memrl.train.advantages import gae
 from memrl.train.grpo import MemoryGRPOTrainer
 
@@ -57,11 +59,25 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
         ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
         attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
         keep = batch["completion_ids"].size(1)
-        out = model(input_ids=ids, attention_mask=attention, output_hidden_states=True, use_cache=False, logits_to_keep=keep + 1)
+        with bf16_lora(self.accelerator.unwrap_model(model)):
+            out = model(input_ids=ids, attention_mask=attention, output_hidden_states=True, use_cache=False, logits_to_keep=keep + 1)
         logits = out.logits[:, :-1, :].float() / self.temperature
         logps = selective_log_softmax(logits, batch["completion_ids"])
         values = self.accelerator.unwrap_model(model).value_preds[:, -keep - 1 : -1].float()
-        return logps, entropy_from_logits(logits), values
+        with torch.no_grad():  # a metric, never differentiated
+            entropies = entropy_from_logits(logits)
+        if self._loss_chunk is not None and torch.is_grad_enabled():
+            self._correct_sampling(logps, self._loss_chunk)  # before the loss reads the advantages
+        return logps, entropies, values
+
+    def _batch_values(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Value predictions for a whole batch, in the update's length-sorted micro-batches."""
+        parts = []
+        with torch.no_grad():
+            for rows, p_w, c_w in microbatch.plan(batch, self.args.update_tokens_per_forward):
+                _, _, values = self._forward(self.model, microbatch.take(batch, rows, p_w, c_w))
+                parts.append((rows, values))
+        return microbatch.scatter(parts, batch["prompt_ids"].size(0), batch["completion_ids"].size(1))
 
     # -- ADVANTAGE: GAE ----------------------------------------------------------------------------
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -71,8 +87,7 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
         rewards = self._score(trajectories)
         batch = self._rows(trajectories, [0.0] * len(trajectories))  # advantages come from GAE below
         real, policy = batch["completion_attention_mask"], batch["completion_mask"]
-        with torch.no_grad():
-            _, _, values = self._forward(self.model, {**batch, "completion_mask": real})
+        values = self._batch_values({**batch, "completion_mask": real})
         advantages, returns = self._gae(batch["row_trajectory"].tolist(), rewards, values, policy)
         # Whiten over this batch's policy tokens: PPO's usual variance control.
         flat = advantages[policy.bool()]

@@ -82,7 +82,8 @@ def build_trainer(
     from memrl.train.ppo import MemoryPPOTrainer
 
     if model is None:
-        model, tokenizer = load_model_and_tokenizer(config.model_name_or_path)
+        model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, dtype=config.model_dtype)
+        print(f"policy weights in {config.model_dtype} ({precision_reason(config)})", file=sys.stderr)
     elif tokenizer is None:
         raise UserError("build_trainer got a model but no tokenizer; pass tokenizer=...")
     peft_config = None
@@ -93,6 +94,7 @@ def build_trainer(
             r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
             target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
         )
+    model = frozen_weights_in_bf16(model, config)
     if warm_start and config.sft_warm_start_episodes > 0:
         from memrl.env.registry import make
         from memrl.train.warmstart import sft_warm_start
@@ -103,11 +105,46 @@ def build_trainer(
         model = sft_warm_start(model, tokenizer, config, peft_config, factory, demos)
     if hasattr(model, "peft_config"):
         peft_config = None  # RL continues the adapter the model already has
+    model = frozen_weights_in_bf16(model, config)
     cls = MemoryPPOTrainer if config.algorithm == "ppo" else MemoryGRPOTrainer
     return cls(
         model, config, processing_class=tokenizer, train_tasks=train_tasks, env_factory=env_factory,
         rewards=rewards, peft_config=peft_config, callbacks=callbacks,
     )
+
+
+def frozen_weights_in_bf16(model: Any, config: MemRLConfig) -> Any:
+    """On a CPU with ``bf16``: the weights that will not be trained in bf16, the trained ones
+    (LoRA, PPO's value head) in float32, so the optimizer keeps full-precision masters. A float32
+    model under bf16 autocast is not an option on a CPU: transformers' attention then mixes
+    float32 keys with bf16 values. Full fine-tuning keeps float32 (no master copy) and bf16 off."""
+    import torch
+
+    if not config.bf16 or torch.cuda.is_available():
+        return model
+    if not config.use_lora and not hasattr(model, "peft_config"):
+        config.bf16 = False  # read by the Trainer: no autocast over float32 weights
+        print("bf16 off: full fine-tuning on a CPU keeps float32 weights", file=sys.stderr)
+        return model
+    lora = hasattr(model, "peft_config")
+    for name, param in model.named_parameters():
+        if param.is_floating_point() and not (lora and param.requires_grad):
+            param.data = param.data.to(torch.bfloat16)
+    return model
+
+
+def precision_reason(config: MemRLConfig) -> str:
+    """Why the policy runs in the precision it does, for the start-of-run line."""
+    import torch
+
+    from memrl.models.loading import cpu_bf16_kind
+
+    if torch.cuda.is_available():
+        return "CUDA"
+    kind = cpu_bf16_kind()
+    if config.bf16:
+        return f"CPU with {kind}" if kind else "bf16 asked for on a CPU without native bf16: slow"
+    return f"--bf16 false on a CPU with {kind}" if kind else "this CPU has no native bf16"
 
 
 def shut_down(trainer: Any) -> None:

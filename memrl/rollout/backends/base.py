@@ -60,6 +60,10 @@ class Backend(ABC):
     def sync_weights(self, model: Any) -> None:
         """Make the next ``generate`` use ``model``'s current weights (after an optimizer step)."""
 
+    def clear_cache(self) -> None:
+        """Forget any state kept between ``generate`` calls (the engine calls it around each
+        ``play``: the same model object may carry other weights next time)."""
+
 
 def _stop_ids(tokenizer: Any) -> set[int]:
     ids = set()

@@ -1,12 +1,20 @@
-"""transformers backend: batched ``generate`` with left padding and the KV cache, CPU or GPU."""
+"""transformers backend: batched ``generate`` with left padding and the KV cache, CPU or GPU.
+
+Prompts are prefilled through :mod:`memrl.rollout.backends.kv_reuse`: a prefix the model has
+already read (the previous turn of an append episode, the shared prompt of a group) is not
+read again. ``kv_reuse=False`` gives plain ``generate``.
+"""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Any
 
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from memrl.models.precision import bf16_lora
+from memrl.rollout.backends import kv_reuse
 from memrl.rollout.backends.base import Backend, Generation, SamplingParams, cut_at_stop
 
 
@@ -44,15 +52,22 @@ class HFBackend(Backend):
 
     name = "hf"
 
-    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int | None = None):
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int | None = None, kv_reuse: bool = True):
         super().__init__(tokenizer)
         self.model = model
         self.batch_size = batch_size  # None: one call for the whole batch
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.store = kv_reuse_store(model) if kv_reuse else None
 
     def sync_weights(self, model: Any) -> None:
-        # The hf backend samples from the training model object itself; a step changes it in place.
+        # The hf backend samples from the training model object itself; a step changes it in place,
+        # so every stored K/V is stale.
         self.model = model
+        self.clear_cache()
+
+    def clear_cache(self) -> None:
+        if self.store is not None:
+            self.store.clear()
 
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
@@ -74,12 +89,17 @@ class HFBackend(Backend):
             ids[row, width - len(p) :] = torch.tensor(p, dtype=torch.long)
             mask[row, width - len(p) :] = 1
         recorder = _SampledLogprobs(sampling.temperature)
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
+        reuse = self.store is not None and width > 1
         was_training = model.training
         model.eval()
+        stack = ExitStack()
         try:
-            seqs = model.generate(
+            stack.enter_context(bf16_lora(model))
+            # Everything but each prompt's last token comes from stored K/V where it can.
+            cache = self._prefilled(prompts, width - 1, sampling.max_new_tokens + 1) if reuse else None
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            out = model.generate(
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
                 max_new_tokens=sampling.max_new_tokens,
@@ -91,13 +111,47 @@ class HFBackend(Backend):
                 pad_token_id=self.pad_id,
                 logits_processor=LogitsProcessorList([recorder]),
                 use_cache=True,
+                cache=cache,
+                return_dict_in_generate=True,
             )
         finally:
+            stack.close()
             model.train(was_training)
+        seqs = out.sequences
         new = seqs[:, width:].cpu()
         logps = recorder.finish(seqs[:, -1]).cpu()
         result = []
         for row in range(len(prompts)):
             toks, reason = cut_at_stop(new[row].tolist(), self.stop_ids)
             result.append(Generation(toks, logps[row, : len(toks)].tolist(), reason))
+        if reuse:
+            kv_reuse.keep_rows(self.store, out.cache, prompts, [g.token_ids for g in result], width)
         return result
+
+    @torch.no_grad()
+    def _prefilled(self, prompts: list[list[int]], width: int, room: int) -> Any:
+        """A left-padded cache of every prompt but its last token; each distinct prompt is
+        prefilled once, from the longest prefix already stored."""
+        done: dict[tuple[int, ...], list] = {}
+        parts = []
+        for p in prompts:
+            key = tuple(p[:-1])
+            if key not in done:
+                done[key] = kv_reuse.prefill(self.model, self.store, torch.tensor(key, dtype=torch.long))
+            parts.append(done[key])
+        return kv_reuse.batch_cache(self.model, parts, width, room)
+
+
+def kv_reuse_store(model: Any) -> kv_reuse.PrefixStore | None:
+    """A prefix store for models whose cache is plain per-layer K/V (no sliding windows, no
+    recurrent state); None for the others, which then prefill every prompt in full."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    try:
+        layers = DynamicCache(config=model.config).layers
+    except Exception:  # a config the cache cannot read: no reuse, plain generate
+        return None
+    if not layers or any(type(layer) is not DynamicLayer for layer in layers):
+        return None
+    return kv_reuse.PrefixStore()
