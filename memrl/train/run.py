@@ -81,6 +81,7 @@ def build_trainer(
     from memrl.train.grpo import MemoryGRPOTrainer
     from memrl.train.ppo import MemoryPPOTrainer
 
+    refuse_sharding_without_gpus()
     if model is None:
         model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, dtype=config.model_dtype)
         print(f"policy weights in {config.model_dtype} ({precision_reason(config)})", file=sys.stderr)
@@ -145,6 +146,24 @@ def precision_reason(config: MemRLConfig) -> str:
     if config.bf16:
         return f"CPU with {kind}" if kind else "bf16 asked for on a CPU without native bf16: slow"
     return f"--bf16 false on a CPU with {kind}" if kind else "this CPU has no native bf16"
+
+
+def refuse_sharding_without_gpus() -> None:
+    """One line instead of a quiet fallback: accelerate (1.15) turns FSDP and DeepSpeed on only
+    for GPU-like devices. On a machine without CUDA, where memrl sets ``use_cpu``, a launch with
+    recipes/accelerate/fsdp*.yaml or zero*.yaml joins the processes as MULTI_CPU (DDP over gloo)
+    and drops the sharding settings, so every process would hold the whole model and optimizer."""
+    import os
+
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    for variable, name in (("ACCELERATE_USE_FSDP", "FSDP"), ("ACCELERATE_USE_DEEPSPEED", "DeepSpeed")):
+        if os.environ.get(variable, "false").lower() == "true":
+            raise UserError(f"{name} needs CUDA GPUs: without them accelerate runs the processes as plain DDP over "
+                            f"gloo and ignores the {name} settings; launch with recipes/accelerate/cpu_2proc.yaml "
+                            f"for several CPU processes, or on GPUs")
 
 
 def shut_down(trainer: Any) -> None:
