@@ -80,11 +80,13 @@ class AgeMemEnv(MemoryEnv):
         supporting facts (latest versions) found in memory at question time, a quarter for no
         superseded fact left, a quarter for the share of retrieved entries that support the
         answer (0 without a retrieval). Penalties: -1 past the turn limit, -0.5 when the
-        context is over budget when the question arrives (the oldest notes are then cut). The
+        context is over budget when the question arrives (the oldest notes are then cut); both,
+        and R_context = 0, for an answer before the question (quitting must not pay). The
         parts are in ``outcome["components"]`` for the ``agemem_*`` reward plugins.
     Episode end:
-        terminated on an answer (one before stage 3 scores R_task = 0); truncated after
-        ``max_turns`` turns.
+        terminated on an answer; one before the question (stage 3) quits: R_task = R_context = 0
+        and both penalties, so quitting never pays more than running out of turns. Truncated
+        after ``max_turns`` turns.
     Arguments:
         facts, hops, distractors, updates (int): task difficulty (see ``memrl.data.worlds.Knobs``).
         context_budget (int): words the stage-2 context may hold (default 40).
@@ -236,16 +238,25 @@ class AgeMemEnv(MemoryEnv):
         return reward
 
     def finish(self, answer: str) -> float:
-        # An answer before the question ends the episode as a wrong answer (R_task = 0), but an answer.
-        return self._score(answer if self.stage == 3 else None, answered=True)
+        # An answer before the question ends the episode as a wrong answer (R_task = 0), but an
+        # answer; it also quits the task, which _score makes pay no more than playing on idle.
+        if self.stage < 3:
+            return self._score(None, answered=True, quit=True)
+        return self._score(answer, answered=True)
 
-    def _score(self, answer: str | None, truncated: bool = False, answered: bool = False) -> float:
+    def _score(self, answer: str | None, truncated: bool = False, answered: bool = False, quit: bool = False) -> float:
         """The composite reward; ``outcome["answered"]`` says whether the episode ended with an
         answer (an unanswered one scores 0 and is counted as such by ``memrl eval``)."""
         gold = self.task["answer"]
         r_task = 0.0 if answer is None else (token_f1(answer, gold) if self.metric == "f1" else exact_match(answer, gold))
-        components = {"task": r_task, "context": self._r_context(), "memory": self._r_memory()}
-        penalty = (self.overflow_penalty if self.overflowed else 0.0) + (self.turn_penalty if truncated else 0.0)
+        # Quitting before the question forfeits what stages 2-3 measure: R_context is 0 (the budget,
+        # the notes removed and the question's entities are judged when the question arrives, which
+        # never came) and both penalties apply (the question goes unanswered; the skipped notes were
+        # never brought within budget). With stage 1's context credit an empty answer at once
+        # scored +0.21 on average, against -1.43 for playing on and doing nothing, so quitting at
+        # once paid (tests/envs/test_reward_hacking.py); now it scores -1.5.
+        components = {"task": r_task, "context": 0.0 if quit else self._r_context(), "memory": self._r_memory()}
+        penalty = (self.overflow_penalty if self.overflowed or quit else 0.0) + (self.turn_penalty if truncated or quit else 0.0)
         total = sum(self.weights[k] * v for k, v in components.items()) + penalty
         self.outcome.update(
             answer=answer, gold=gold, score=r_task, answered=answered,

@@ -43,5 +43,5 @@ def agemem_memory(completions: list[Any], outcome: list[dict[str, Any]], **kwarg
 
 @reward()
 def agemem_penalty(completions: list[Any], outcome: list[dict[str, Any]], **kwargs: Any) -> list[float]:
-    """Penalties: -1 past the turn limit, -0.5 when the context overflowed its budget."""
+    """Penalties: -1 past the turn limit, -0.5 when the context overflowed its budget; both for an answer before the question."""
     return _component("penalty", outcome)
