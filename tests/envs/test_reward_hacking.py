@@ -70,13 +70,17 @@ N_TASKS = 20
 MARGIN = 0.1
 
 
+RECIPE_KEYS = ("env_id", "env_kwargs", "reward_plugins")
+
+
 def recipe_defaults(name: str) -> dict[str, Any]:
-    """The keyword settings of ``recipes/<name>.py``'s CPU_DEFAULTS, read from its source: importing
-    a recipe imports torch and TRL (seconds), and the values are literals and arithmetic."""
+    """env_id, env_kwargs and reward_plugins of ``recipes/<name>.py``'s CPU_DEFAULTS, read from its
+    source: importing a recipe imports torch and TRL (seconds); these values are literals and
+    arithmetic (``1 / 3``)."""
     tree = ast.parse((ROOT / "recipes" / f"{name}.py").read_text())
     call = next(n.value for n in tree.body if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "CPU_DEFAULTS")
     return {kw.arg: eval(compile(ast.Expression(kw.value), name, "eval"), {"__builtins__": {}})  # noqa: S307
-            for kw in call.keywords}
+            for kw in call.keywords if kw.arg in RECIPE_KEYS}
 
 
 # env id: (the recipe whose CPU settings and reward plugins RL trains with, or None; settings).
