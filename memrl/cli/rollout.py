@@ -75,6 +75,7 @@ def _cmd_rollout(args: argparse.Namespace) -> int:
             backend,
             limits=RolloutLimits(max_new_tokens=args.max_new_tokens, max_context_tokens=args.max_context_tokens),
             sampling=SamplingParams(max_new_tokens=args.max_new_tokens, temperature=args.temperature, seed=args.seed),
+            progress="rollout",  # episodes finished / running, turns, tokens/s, ETA on stderr
         )
         trajectories = engine.rollout(lambda: make(args.env, **checked.env_kwargs), checked.tasks,
                                       group_size=args.group_size, seed=args.seed)

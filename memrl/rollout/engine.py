@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 from memrl.rollout.backends.base import Backend, Generation, SamplingParams
 from memrl.rollout.segments import Segment, Trajectory
 
-TRUNCATION_REASONS = ("turn_limit", "context_limit", "episode_token_limit")
+from memrl.rollout.summary import TRUNCATION_REASONS  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,9 @@ class RolloutEngine:
         sampling: SamplingParams = SamplingParams(),
         record_turns: bool = True,
         chat_template_kwargs: dict[str, Any] | None = None,
+        progress: bool | str = False,
     ):
+        self.progress = progress  # a bar while episodes play (True, or the bar's label)
         self.backend = backend
         self.limits = limits
         self.sampling = sampling
@@ -184,19 +186,36 @@ class RolloutEngine:
         self.backend.clear_cache()
         episodes = [self._start(env, *item) for env, item in zip(envs, items)]
         active = [e for e in episodes if not e.done]
-        while active:
-            budgets = [self._budget(e) for e in active]
-            ready = [(e, b) for e, b in zip(active, budgets) if b > 0]
-            if ready:
-                gens = self._generate([e for e, _ in ready], max(b for _, b in ready))
-                for (episode, budget), gen in zip(ready, gens):
-                    self._advance(episode, gen, budget)
-            active = [e for e in active if not e.done]
+        with self._bar(len(episodes)) as bar:
+            while active:
+                budgets = [self._budget(e) for e in active]
+                ready = [(e, b) for e, b in zip(active, budgets) if b > 0]
+                if ready:
+                    gens = self._generate([e for e, _ in ready], max(b for _, b in ready))
+                    for (episode, budget), gen in zip(ready, gens):
+                        self._advance(episode, gen, budget)
+                active = [e for e in active if not e.done]
+                self._show(bar, len(episodes) - len(active), len(active), start)
         self.stats.total_s = time.perf_counter() - start
         self.backend.clear_cache()
         for e in episodes:
             e.env.close()
         return [e.traj for e in episodes]
+
+    # -- progress ----------------------------------------------------------------------------
+    def _bar(self, total: int) -> Any:
+        """A tqdm bar over finished episodes (a no-op context when progress is off)."""
+        from tqdm.auto import tqdm
+
+        label = self.progress if isinstance(self.progress, str) else "rollout"
+        return tqdm(total=total, desc=label, unit="ep", leave=False, dynamic_ncols=True, disable=not self.progress)
+
+    def _show(self, bar: Any, finished: int, running: int, start: float) -> None:
+        if bar.disable:
+            return
+        bar.update(finished - bar.n)
+        elapsed = max(time.perf_counter() - start, 1e-9)
+        bar.set_postfix(running=running, turns=self.stats.episode_turns, tok_s=f"{self.stats.policy_tokens / elapsed:.0f}", refresh=False)
 
     # -- one episode -------------------------------------------------------------------------
     def _start(self, env: Any, group: int, sample: int, task: dict[str, Any] | None, seed: int) -> _Episode:

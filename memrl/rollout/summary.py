@@ -6,7 +6,11 @@ from collections import Counter
 from statistics import fmean
 from typing import Iterable
 
+from memrl.memory.base import OP_KINDS
+from memrl.memory.context import CONTEXT_OP_KINDS
 from memrl.rollout.segments import Trajectory
+
+TRUNCATION_REASONS = ("turn_limit", "context_limit", "episode_token_limit")
 
 
 def summarize(trajectories: Iterable[Trajectory]) -> dict[str, float]:
@@ -32,12 +36,15 @@ def summarize(trajectories: Iterable[Trajectory]) -> dict[str, float]:
         vals = [t.rewards[name] for t in trajs if t.rewards.get(name) is not None]
         if vals:
             out[f"reward/{name}/mean"] = fmean(vals)
-    ops: Counter[str] = Counter()
+    # Every known kind and reason on every step, zeros included, so a log's keys do not come and
+    # go with what the policy happened to do (kinds an env adds appear when first used).
+    ops: Counter[str] = Counter({kind: 0 for kind in (*OP_KINDS, *CONTEXT_OP_KINDS, "env_error")})
     for x in m:
         ops.update(x.get("memory_ops", {}))
     for kind, count in sorted(ops.items()):
         out[f"memory/ops/{kind}"] = count / len(trajs)
-    reasons = Counter(x["truncated"] for x in m if x["truncated"])
+    reasons = Counter({reason: 0 for reason in TRUNCATION_REASONS})
+    reasons.update(x["truncated"] for x in m if x["truncated"])
     for reason, count in sorted(reasons.items()):
         out[f"truncated/{reason}"] = count / len(trajs)
     return out

@@ -111,6 +111,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
             backend,
             limits=RolloutLimits(args.max_turns, args.max_new_tokens_per_turn, args.max_context_tokens, args.max_episode_tokens),
             sampling=SamplingParams(args.max_new_tokens_per_turn, args.temperature, args.top_p or 1.0, args.top_k or 0, args.seed),
+            progress="rollout" if (not args.disable_tqdm and self.accelerator.is_main_process) else False,
         )
         self._synced_step = -1
         self.profile: dict[str, float] = {}  # the last generation batch's times and token counts

@@ -15,6 +15,7 @@ from typing import Any, Callable
 from datasets import Dataset
 
 from memrl.errors import UserError
+from memrl.train.logging import SFTLogger
 
 
 def expert_demonstrations(env_factory: Callable[[], Any], tasks: list[dict[str, Any]]) -> Dataset:
@@ -54,7 +55,8 @@ def sft_warm_start(model: Any, tokenizer: Any, config: Any, peft_config: Any, en
         use_cpu=config.use_cpu, disable_tqdm=config.disable_tqdm, lr_scheduler_type="constant",
         gradient_checkpointing=False,
     )
-    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config,
+                         callbacks=[SFTLogger(config.output_dir)])
     trainer.train()
     trainer.save_model(args.output_dir)
     if trainer.accelerator.is_main_process:

@@ -88,3 +88,13 @@ def _copy_in(model, dtype):
     import copy
 
     return copy.deepcopy(model).to(dtype)
+
+
+def test_a_progress_bar_counts_finished_episodes(tiny, capsys):
+    model, tokenizer = tiny
+    engine = RolloutEngine(HFBackend(model, tokenizer), limits=RolloutLimits(max_new_tokens=8),
+                           sampling=SamplingParams(max_new_tokens=8, seed=0), progress="rollout")
+    env = lambda: make("memrl/FactRecall-v0")  # noqa: E731
+    engine.rollout(env, env().make_tasks("train", 2, 0), group_size=2, seed=0)
+    err = capsys.readouterr().err
+    assert "rollout" in err and "4/4" in err and "tok_s" in err

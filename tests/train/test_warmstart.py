@@ -59,3 +59,8 @@ def test_sft_lowers_the_loss_of_expert_replies(tmp_path):
     after = _completion_nll(trained.eval(), tok, data)
     assert hasattr(trained, "peft_config") and (tmp_path / "sft" / "adapter_model.safetensors").exists()
     assert after < before - 0.1, (before, after)
+    import json
+
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    sft = [row for row in logged if row.get("phase") == "sft" and "sft/loss" in row]
+    assert sft and all(isinstance(row["sft/loss"], float) for row in sft)  # the warm start's loss is in the run's log
