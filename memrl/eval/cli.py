@@ -50,6 +50,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--compare", nargs=2, default=None, metavar=("A.json", "B.json"), help="show two results.json side by side and exit")
+    p.add_argument("--wide", action="store_true", help="print every column (success, reward parts, costs, memory ops); default: a table within 100 columns")
     p.add_argument("--show", default=None, metavar="RESULTS.json", help="print the tables of a results.json (by category, by task size) and exit")
     p.set_defaults(func=run_eval_command)
     return p
@@ -60,11 +61,11 @@ def run_eval_command(args: argparse.Namespace) -> int:
     from memrl.eval.result import EvalResult
 
     if args.show:
-        _print_tables(EvalResult.from_json(checks.input_file(args.show, "--show")))
+        _print_tables(EvalResult.from_json(checks.input_file(args.show, "--show")), wide=args.wide)
         return 0
     if args.compare:
         a, b = (EvalResult.from_json(checks.input_file(path, "--compare")) for path in args.compare)
-        print_table(compare_table(a, b, *args.compare))
+        print_table(compare_table(a, b, *args.compare, wide=args.wide), wide=args.wide)
         return 0
     return _evaluate(args)
 
@@ -98,7 +99,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         max_context_tokens=args.max_context_tokens, max_turns=args.max_turns, batch_size=args.batch_size,
         reward_plugins=checked.reward_plugins, config=config,
     )
-    _write_outputs(result, Path(args.out), plots=not args.no_plots, log_rows=checked.log_rows)
+    _write_outputs(result, Path(args.out), plots=not args.no_plots, log_rows=checked.log_rows, wide=args.wide)
     return 0
 
 
@@ -166,7 +167,7 @@ def _first_messages(env_id: str, env_kwargs: dict[str, Any], task: dict[str, Any
         env.close()
 
 
-def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None) -> None:
+def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None, wide: bool = False) -> None:
     from memrl.eval.plots import model_label, plot_context_vs_size, plot_learning_curve, plot_scores
 
     out.mkdir(parents=True, exist_ok=True)
@@ -180,15 +181,15 @@ def _write_outputs(result: Any, out: Path, *, plots: bool, log_rows: list | None
         title = f"learning curve · {', '.join(result.config.get('env_ids', []))} · model {model_label(result)}"
         if log_rows is not None and plot_learning_curve(log_rows, out / "learning_curve.png", title=title):
             written.append("learning_curve.png")
-    _print_tables(result)
+    _print_tables(result, wide=wide)
     print(f"wrote {', '.join(written)} to {out}")
 
 
-def _print_tables(result: Any) -> None:
+def _print_tables(result: Any, *, wide: bool = False) -> None:
     from memrl.eval.report import category_table, print_table, results_table, size_table
 
-    print_table(results_table(result))
+    print_table(results_table(result, wide=wide), wide=wide)
     for table in (category_table(result), size_table(result)):
         if table is not None:
-            print_table(table)
+            print_table(table, wide=wide)
 

@@ -24,6 +24,21 @@ def score_name(env: Any) -> str:
     return _METRIC_NAMES.get(metric, metric) if isinstance(metric, str) and metric else "score"
 
 
+def metric_name(result: Any, row: dict[str, Any]) -> str:
+    """The metric of a row's score: recorded by ``memrl eval``; for an older results.json, asked
+    of the env (made with the run's settings, no model); "score" when neither says."""
+    if row.get("metric"):
+        return str(row["metric"])
+    try:
+        from memrl.env.registry import make
+
+        env = make(row["env"], **dict(result.config.get("env_kwargs") or {}))
+        env.close()
+        return score_name(env)
+    except Exception:  # a renamed env or setting: the label falls back, the plot still draws
+        return "score"
+
+
 def call_context_tokens(t: Trajectory) -> list[int]:
     """The context length (prompt + reply) of every model call, read off the segments: each run
     of policy tokens in a segment's loss mask is one call's reply, ending at that length."""

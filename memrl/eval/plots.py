@@ -14,6 +14,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import Any
 
+from memrl.eval.metrics import metric_name
 from memrl.eval.result import EvalResult, episodes_by_size
 
 _MARKERS = ("o", "s", "^", "v", "D", "P", "X")
@@ -44,22 +45,6 @@ def _integer_ticks(ax) -> None:
 
 
 # -- what a result measures -----------------------------------------------------------------------
-def metric_name(result: EvalResult, row: dict[str, Any]) -> str:
-    """The metric of a row's score: recorded by ``memrl eval``; for an older results.json, asked
-    of the env (made with the run's settings, no model); "score" when neither says."""
-    if row.get("metric"):
-        return str(row["metric"])
-    try:
-        from memrl.env.registry import make
-        from memrl.eval.metrics import score_name
-
-        env = make(row["env"], **dict(result.config.get("env_kwargs") or {}))
-        env.close()
-        return score_name(env)
-    except Exception:  # a renamed env or setting: the label falls back, the plot still draws
-        return "score"
-
-
 def model_label(result: EvalResult) -> str:
     """The base model: a hub id as is, a local folder by its name."""
     model = str(result.config.get("model_path") or result.config.get("model") or "unknown model")

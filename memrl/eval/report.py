@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from memrl.eval.metrics import metric_name
 from memrl.eval.result import EvalResult, episodes_by_size, paired_scores
 from memrl.eval.stats import bootstrap_ci, paired_bootstrap_ci
 
@@ -30,25 +32,55 @@ def _ops(row: dict[str, Any]) -> str:
     return " ".join(f"{k}={v:.1f}" for k, v in sorted(ops.items())) or "-"
 
 
-def results_table(result: EvalResult) -> Table:
-    """Score [95% CI], paired difference to base [95% CI] and the cost columns, per (env, policy)."""
-    components = sorted({k for r in result.rows for k in r if k.startswith("reward/") and k.endswith("/mean") and k != "reward/mean"})
-    table = Table(title=f"memrl eval · {result.config.get('split', '')} · {result.rows[0]['episodes'] if result.rows else 0} episodes per row",
-                  show_lines=False)
-    for name in ("env", "policy", "score [95% CI]", "Δ vs base [95% paired CI]", "success", "no answer", "reward",
-                 *[c.removeprefix("reward/").removesuffix("/mean") for c in components],
-                 "peak ctx", "mean ctx", "policy tok", "turns", "fmt err", "memory ops / ep", "wall s"):
-        table.add_column(escape(name), overflow="fold")
-    for r in result.rows:
-        table.add_row(
-            escape(r["env"]), escape(r["policy"]), _ci(r["score"], r["score_ci_low"], r["score_ci_high"]),
-            _ci(r.get("diff_vs_base"), r.get("diff_ci_low"), r.get("diff_ci_high")),
-            _num(r["success_rate"]), str(r["no_answer"]), _num(r.get("reward/mean")),
-            *[_num(r.get(c)) for c in components],
-            _num(r.get("context/peak_tokens"), 0), _num(r.get("context/mean_tokens"), 0),
-            _num(r.get("tokens/policy_mean"), 1), _num(r.get("turns/mean"), 2), _num(r.get("format_error_rate")),
-            escape(_ops(r)), _num(r.get("time/wall_s"), 1),
-        )
+_TEXT = {"policy", "category", "memory ops / ep"}  # left-aligned columns; numbers are right-aligned
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    """Light borders (no vertical rules): a row of numbers stays within 100 columns."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
+    for name in columns:
+        text = name in _TEXT
+        table.add_column(escape(name), overflow="fold", no_wrap=not text, justify="left" if text else "right")
+    return table
+
+
+def _env_heading(table: Table, env: str, envs: list[str], previous: str | None) -> None:
+    """With several envs in one table, a bold heading row before each env's rows (an env column
+    would cost the width of its longest id on every line)."""
+    if len(envs) > 1 and env != previous:
+        table.add_row(f"[bold]{escape(env.removeprefix('memrl/'))}[/bold]", *[""] * (len(table.columns) - 1))
+
+
+def results_table(result: EvalResult, *, wide: bool = False) -> Table:
+    """Score [95% CI], paired difference to base [95% paired CI], unanswered episodes, reward,
+    peak context and format errors per (env, policy), within 100 columns; ``wide`` adds success,
+    each reward component, mean context, policy tokens, turns, memory operations and wall time."""
+    rows = result.rows
+    envs = list(dict.fromkeys(r["env"] for r in rows))
+    components = sorted({k for r in rows for k in r if k.startswith("reward/") and k.endswith("/mean") and k != "reward/mean"})
+    metrics = list(dict.fromkeys(metric_name(result, r) for r in rows))
+    what = f" · {envs[0]}" if len(envs) == 1 else ""
+    title = (f"memrl eval{what} · score = {', '.join(metrics) or 'task score'} · {result.config.get('split', '')} split · "
+             f"{rows[0]['episodes'] if rows else 0} episodes per row")
+    columns = ["policy", "score\n[95% CI]", "Δ vs base\n[95% paired CI]", "no\nanswer", "reward"]
+    if wide:
+        columns += ["success", *[c.removeprefix("reward/").removesuffix("/mean") for c in components]]
+    columns += ["peak\nctx", "fmt\nerr"]
+    if wide:
+        columns += ["mean\nctx", "policy\ntok", "turns", "memory ops / ep", "wall s"]
+    table = _table(title, columns)
+    for i, r in enumerate(rows):
+        _env_heading(table, r["env"], envs, rows[i - 1]["env"] if i else None)
+        cells = [escape(r["policy"]), _ci(r["score"], r["score_ci_low"], r["score_ci_high"]),
+                  _ci(r.get("diff_vs_base"), r.get("diff_ci_low"), r.get("diff_ci_high")),
+                  f"{r['no_answer']}/{r['episodes']}", _num(r.get("reward/mean"))]
+        if wide:
+            cells += [_num(r["success_rate"]), *[_num(r.get(c)) for c in components]]
+        cells += [_num(r.get("context/peak_tokens"), 0), _num(r.get("format_error_rate"))]
+        if wide:
+            cells += [_num(r.get("context/mean_tokens"), 0), _num(r.get("tokens/policy_mean"), 1), _num(r.get("turns/mean"), 2),
+                      escape(_ops(r)), _num(r.get("time/wall_s"), 1)]
+        table.add_row(*cells)
     return table
 
 
@@ -57,14 +89,14 @@ def category_table(result: EvalResult) -> Table | None:
     rows = [r for r in result.rows if r.get("by_category")]
     if not rows:
         return None
+    envs = list(dict.fromkeys(r["env"] for r in rows))
     metrics = sorted({m for r in rows for c in r["by_category"].values() for m in c if m != "n"})
-    table = Table(title="per question, by category")
-    for name in ("env", "policy", "category", "questions", *metrics):
-        table.add_column(escape(name), overflow="fold")
-    for r in rows:
+    table = _table("per question, by category" + (f" · {envs[0]}" if len(envs) == 1 else ""),
+                   ["policy", "category", "questions", *metrics])
+    for i, r in enumerate(rows):
+        _env_heading(table, r["env"], envs, rows[i - 1]["env"] if i else None)
         for name, values in sorted(r["by_category"].items(), key=lambda kv: (kv[0] == "all", kv[0])):
-            table.add_row(escape(r["env"]), escape(r["policy"]), escape(name), _num(values.get("n"), 0),
-                          *[_num(values.get(m)) for m in metrics])
+            table.add_row(escape(r["policy"]), escape(name), _num(values.get("n"), 0), *[_num(values.get(m)) for m in metrics])
     return table
 
 
@@ -76,16 +108,17 @@ def size_table(result: EvalResult) -> Table | None:
     rows = [r for r in result.rows if len(episodes_by_size(r)) > 1]
     if not rows:
         return None
-    table = Table(title=f"by task size ({rows[0].get('size_key') or 'size'})")
-    for name in ("env", "policy", "size", "episodes", "score [95% CI]", "success", "no answer",
-                 "peak ctx (max)", "peak ctx (mean)", "turns"):
-        table.add_column(escape(name), overflow="fold")
-    for r in rows:
+    envs = list(dict.fromkeys(r["env"] for r in rows))
+    title = f"by task size ({rows[0].get('size_key') or 'size'})" + (f" · {envs[0]}" if len(envs) == 1 else "")
+    table = _table(title, [
+        "policy", "size", "n", "score\n[95% CI]", "success", "no\nanswer", "peak ctx\n(max)", "peak ctx\n(mean)", "turns"])
+    for i, r in enumerate(rows):
+        _env_heading(table, r["env"], envs, rows[i - 1]["env"] if i else None)
         for size, eps in episodes_by_size(r).items():
             scores = [float(e["score"]) for e in eps]
             peaks = [e["peak_context_tokens"] for e in eps]
             mean = sum(scores) / len(scores)
-            table.add_row(escape(r["env"]), escape(r["policy"]), _num(size, 0) if float(size).is_integer() else _num(size),
+            table.add_row(escape(r["policy"]), _num(size, 0) if float(size).is_integer() else _num(size),
                           str(len(eps)), _ci(mean, *bootstrap_ci(scores)),
                           _num(sum(bool(e["success"]) for e in eps) / len(eps)),
                           str(sum(not e["answered"] for e in eps)), str(max(peaks)), _num(sum(peaks) / len(peaks), 0),
@@ -93,16 +126,19 @@ def size_table(result: EvalResult) -> Table | None:
     return table
 
 
-def compare_table(a: EvalResult, b: EvalResult, name_a: str, name_b: str) -> Table:
-    """Scores of both results per (env, policy), and B − A paired over the tasks both played."""
-    table = Table(title=f"A = {name_a}   B = {name_b}")
-    for col in ("env", "policy", "A score [95% CI]", "B score [95% CI]", "B − A [95% paired CI]", "paired tasks",
-                "A peak ctx", "B peak ctx"):
-        table.add_column(escape(col), overflow="fold")
+def compare_table(a: EvalResult, b: EvalResult, name_a: str, name_b: str, *, wide: bool = False) -> Table:
+    """Scores of both results per (env, policy), and B − A paired over the tasks both played
+    (``wide``: with both peak contexts)."""
     keys = list(dict.fromkeys((r["env"], r["policy"]) for r in a.rows + b.rows))
+    envs = list(dict.fromkeys(env for env, _ in keys))
+    title = f"A = {name_a}\nB = {name_b}" + (f"\n{envs[0]}" if len(envs) == 1 else "")
+    table = _table(title, [
+        "policy", "A score\n[95% CI]", "B score\n[95% CI]", "B − A\n[95% paired CI]", "paired\ntasks",
+        *(["A peak\nctx", "B peak\nctx"] if wide else [])])
     rows_a = {(r["env"], r["policy"]): r for r in a.rows}
     rows_b = {(r["env"], r["policy"]): r for r in b.rows}
-    for key in keys:
+    for i, key in enumerate(keys):
+        _env_heading(table, key[0], envs, keys[i - 1][0] if i else None)
         ra, rb = rows_a.get(key), rows_b.get(key)
         diff, n = "-", 0
         if ra and rb:
@@ -110,13 +146,19 @@ def compare_table(a: EvalResult, b: EvalResult, name_a: str, name_b: str) -> Tab
             n = len(sa)
             if n:
                 diff = _ci(*paired_bootstrap_ci(sb, sa))
-        table.add_row(escape(key[0]), escape(key[1]),
+        table.add_row(escape(key[1]),
                       _ci(ra["score"], ra["score_ci_low"], ra["score_ci_high"]) if ra else "-",
                       _ci(rb["score"], rb["score_ci_low"], rb["score_ci_high"]) if rb else "-",
-                      diff, str(n), _num(ra.get("context/peak_tokens"), 0) if ra else "-",
-                      _num(rb.get("context/peak_tokens"), 0) if rb else "-")
+                      diff, str(n), *([_num(ra.get("context/peak_tokens"), 0) if ra else "-",
+                                       _num(rb.get("context/peak_tokens"), 0) if rb else "-"] if wide else []))
     return table
 
 
-def print_table(table: Table, console: Console | None = None) -> None:
-    (console or Console(width=max(Console().width, 230))).print(table)
+def print_table(table: Table, console: Console | None = None, *, wide: bool = False) -> None:
+    """At the terminal's width; into a file or pipe at 100 columns (``wide``: 230), rather than
+    rich's 80, which would fold every number."""
+    if console is None:
+        console = Console()
+        if wide or not console.is_terminal:
+            console = Console(width=max(console.width, 230) if wide else 100)
+    console.print(table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -190,9 +191,10 @@ def test_show_prints_score_and_peak_context_by_task_size(tmp_path, capsys):
     assert main(["eval", "--show", str(path)]) == 0
     out = capsys.readouterr().out
     assert "by task size (n_objectives)" in out
-    lines = {line.split("│")[3].strip(): [c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines()
-             if line.count("│") > 9 and "trained" in line}
-    # size, episodes, score, success, no answer, peak max, peak mean, turns
-    assert lines["1"][3:] == ["2", "0.500 [0.000, 1.000]", "0.500", "1", "310", "305", "2.00"]
-    assert lines["4"][3:] == ["2", "0.500 [0.500, 0.500]", "0.000", "0", "900", "800", "2.00"]
+    table = out[out.index("by task size"):]
+    cells = [re.split(r"\s{2,}", line.strip()) for line in table.splitlines() if line.strip().startswith("trained")]
+    lines = {c[1]: c for c in cells}
+    # policy, size, episodes, score, success, no answer, peak max, peak mean, turns
+    assert lines["1"][2:] == ["2", "0.500 [0.000, 1.000]", "0.500", "1", "310", "305", "2.00"]
+    assert lines["4"][2:] == ["2", "0.500 [0.500, 0.500]", "0.000", "0", "900", "800", "2.00"]
     assert "does not exist" in fails(capsys, "--show", str(tmp_path / "none.json"))
