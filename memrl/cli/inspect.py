@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from memrl import checks
@@ -23,7 +24,8 @@ def load(path: str) -> list:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    checks.at_least(args.limit, 1, "--limit")
+    if args.limit is not None:
+        checks.at_least(args.limit, 1, "--limit")
     html = checks.output_file(args.html, "--html") if args.html else None
     trajectories = load(args.file)
     if args.episode is not None:
@@ -31,12 +33,14 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
             raise UserError(f"--episode {args.episode} is out of range; {args.file} holds {len(trajectories)} episodes (0..{len(trajectories) - 1})")
         chosen = {args.episode: trajectories[args.episode]}
     else:
-        chosen = dict(enumerate(trajectories[: args.limit]))
+        limit = args.limit if args.limit is not None else (None if html is not None else 3)  # a page lists them all
+        chosen = dict(enumerate(trajectories[:limit]))
     if html is not None:
         from memrl.rollout.inspect import render_html
 
         html.parent.mkdir(parents=True, exist_ok=True)
-        html.write_text(render_html(list(chosen.values())), encoding="utf-8")
+        page = render_html(list(chosen.values()), indices=list(chosen), title=Path(args.file).name)
+        html.write_text(page, encoding="utf-8")
         print(f"wrote {args.html} ({len(chosen)} episodes)")
         return 0
     from rich.console import Console
@@ -54,7 +58,7 @@ def add_parser(sub: Any) -> None:
                        description="Show saved episodes: policy vs env text, segment boundaries, memory after each turn.")
     p.add_argument("file", help="a trajectory JSONL file (from a recipe's --save-rollouts or save_trajectories)")
     p.add_argument("--episode", type=int, default=None, help="show only this episode (0-based)")
-    p.add_argument("--limit", type=int, default=3, help="how many episodes to show when --episode is not given")
-    p.add_argument("--html", default=None, metavar="OUT.html", help="write a browser page instead of printing")
+    p.add_argument("--limit", type=int, default=None, help="how many episodes to show when --episode is not given (default: 3, all with --html)")
+    p.add_argument("--html", default=None, metavar="OUT.html", help="write a self-contained page (episode list, segment timeline, memory diffs) instead of printing")
     p.add_argument("--no-memory", action="store_true", help="do not print the memory store after each turn")
     p.set_defaults(func=_cmd_inspect)

@@ -258,3 +258,14 @@ def test_the_page_in_a_headless_browser(rollouts, tokenizer, tmp_path):
     [episode] = [s for s in page.all("section", "episode") if "hidden" not in s.attrs]
     panels = episode.all(cls="memory")
     assert panels[0].attrs["data-state"] == "empty" and len(panels[1].all("tr", "added")) == len(trajs[0].task["facts"])
+
+
+def test_memrl_inspect_html_lists_every_episode_with_its_file_number(rollouts, tmp_path):
+    from memrl.cli.main import main
+
+    path = save_trajectories(tmp_path / "r.jsonl", rollouts * 3)  # 6 episodes: more than the terminal's default 3
+    assert main(["inspect", str(path), "--html", str(tmp_path / "all.html")]) == 0
+    page = dom((tmp_path / "all.html").read_text())
+    assert len(page.by_id("episodes").all("tr")) - 1 == 6 and "r.jsonl" in page.one("title").content()
+    assert main(["inspect", str(path), "--episode", "4", "--html", str(tmp_path / "one.html")]) == 0
+    assert [s.attrs["id"] for s in dom((tmp_path / "one.html").read_text()).all("section", "episode")] == ["ep4"]
