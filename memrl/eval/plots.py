@@ -130,7 +130,8 @@ def context_figure(result: EvalResult):
 
 # -- learning_curve.png -------------------------------------------------------------------------------
 def read_training_log(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a training ``log.jsonl`` that have a step; numbers written as strings become numbers."""
+    """Rows of a training ``log.jsonl`` that have a step (``sft/step`` for the warm start's);
+    numbers written as strings become numbers."""
     rows = []
     for line in Path(path).read_text(encoding="utf-8").splitlines():
         try:
@@ -140,6 +141,8 @@ def read_training_log(path: str | Path) -> list[dict[str, Any]]:
         if not isinstance(row, dict):
             continue
         row = {k: _number(v) for k, v in row.items()}
+        if "step" not in row and "sft/step" in row:  # the warm start's rows count their own steps
+            row["step"] = row["sft/step"]
         if isinstance(row.get("step"), (int, float)):
             rows.append(row)
     return rows

@@ -99,3 +99,15 @@ def test_a_success_rate_equal_to_the_reward_is_not_drawn_under_it():
     rows = [{"step": s, "reward": v, "success_rate": v} for s, v in ((1, 0.375), (2, 0.75), (3, 1.0))]
     [rl] = learning_curve_figure(rows).axes  # no second line, no right axis
     assert [t.get_text() for t in rl.get_legend().get_texts()] == ["reward = success rate (mean over the step's episodes)"]
+
+
+def test_the_trainers_log_draws_both_phases(tmp_path):
+    # The shape memrl.train.logging writes: SFT rows count their own steps under sft/step.
+    log = tmp_path / "log.jsonl"
+    sft = [{"phase": "sft", "sft/step": s, "sft/loss": 1.0 / s, "sft/mean_token_accuracy": 0.6} for s in (1, 2, 3)]
+    sft.append({"phase": "sft", "sft/step": 3, "sft/train_runtime": 12.0, "sft/train_loss": 0.5})  # the run's summary line
+    rl = [{"step": s, "reward": 0.2 * s, "reward_std": 0.1, "success_rate": 0.1 * s} for s in (1, 2)]
+    log.write_text("".join(json.dumps(r) + "\n" for r in sft + rl))
+    fig = learning_curve_figure(read_training_log(log))
+    sft_ax, rl_ax = fig.axes[:2]
+    assert "3 logged steps" in sft_ax.get_title() and "2 logged steps" in rl_ax.get_title()
