@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
+from memrl.actions import ToolCall, render_tool_call
 from memrl.env.base import MemoryEnv
 from memrl.env.registry import register, registry
 from memrl.env.tools import tool
@@ -87,6 +88,15 @@ class FactLookupEnv(MemoryEnv):
         score = exact_match(answer, gold) if self.metric == "em" else token_f1(answer, gold)
         self.outcome.update(answer=answer, gold=gold, score=score, success=exact_match(answer, gold) == 1.0)
         return score
+
+    def expert_reply(self) -> str:
+        """What a good agent writes now (the SFT warm start's demonstrations): look the person up
+        by name, then give the answer (the fact retrieved by the name holds it)."""
+        person = next(f.split()[0] for f in self.task["facts"] if f.split()[0] in self.task["question"])
+        if not any(m.role == self.tool_role for m in self.context.messages):
+            call = render_tool_call(ToolCall("Retrieve_memory", {"query": person}))
+            return f"<think>I look up what memory holds about {person}.</think>\n{call}"
+        return f"<think>Memory has the fact about {person}.</think>\n<answer>{self.task['answer']}</answer>"
 
     @tool
     def Retrieve_memory(self, query: str, top_k: int = 3) -> str:

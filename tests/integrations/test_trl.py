@@ -190,3 +190,20 @@ def test_one_trl_grpo_step_samples_from_the_tiny_model(tmp_path, tok):
     trainer.train()
     assert trainer.state.global_step == 1
     assert trainer.state.log_history[0]["rewards/env_reward/mean"] == 0.0  # a random model answers nothing
+
+
+def test_memory_r1s_answer_agent_is_a_one_turn_trl_env(tok):
+    Env = environment_factory("memrl/MemoryR1-Answer-v0", n_memories=10)
+    assert Env.max_tool_calling_iterations == 0
+    assert [n for n, _ in inspect.getmembers(Env, inspect.isfunction) if not n.startswith("_")] == ["reset"]
+    row = Env.dataset("train", 1, tokenizer=tok)[0]
+    task = json.loads(row["task"])
+    assert task["question"] in row["prompt"][-1]["content"]
+    env = Env()
+    env.reset(**row)
+    reply = env._env.expert_reply()
+    own = make("memrl/MemoryR1-Answer-v0", n_memories=10)  # memrl's own loop on the same task and reply
+    own.reset(seed=0, options={"task": task})
+    _, expected, done, _, _ = own.step(reply)
+    assert done and expected > 0
+    assert env_reward([[{"role": "assistant", "content": reply}]], environments=[env]) == [expected]
