@@ -25,6 +25,10 @@ def save_trajectories(path: str | os.PathLike, trajectories: Iterable[Trajectory
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(lines)
+        # mkstemp makes the file 0600; give it the mode a plain open() would (0666 less umask).
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -316,6 +316,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
         for key, value in summary.items():
             if key not in ("episodes", "reward/mean"):
                 metrics[key].append(value)
+        metrics["rollout/episodes"].append(float(rewards.numel()))  # lets plots turn reward_std into a CI
         metrics["tokens/policy"].append(float(policy_mask.sum().item()))
         metrics["time/rollout_s"].append(t_rollout)
         metrics["rollout/outside_generate_share"].append(self.engine.stats.outside_generate_s / max(self.engine.stats.total_s, 1e-9))

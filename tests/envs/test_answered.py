@@ -37,7 +37,10 @@ def expert(env) -> str:
 
 
 def test_every_registered_env_is_covered():
-    assert {s.id for s in list_envs()} <= set(SETTINGS)
+    # Built-in envs only: memrl.integrations (FactLookup) and tests register more ids when an
+    # earlier test imports them, which made this check depend on the order tests ran in (CI).
+    builtin = {s.id for s in list_envs() if s.id.startswith("memrl/") and s.id != "memrl/FactLookup-v0"}
+    assert builtin <= set(SETTINGS)
 
 
 @pytest.mark.parametrize("env_id", ASKS)

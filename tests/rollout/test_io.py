@@ -29,6 +29,15 @@ def test_jsonl_round_trip(saved):
     assert back[0].segments[1].prompt_ids == trajs[0].segments[1].prompt_ids
 
 
+def test_saved_file_gets_the_users_normal_permissions(saved):
+    import os
+
+    path, _ = saved
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
 def test_bad_jsonl_is_one_line_naming_the_line(tmp_path):
     p = tmp_path / "bad.jsonl"
     p.write_text('{"task_id": "x"}\nnot json\n')

@@ -2,7 +2,7 @@
 
 Each run is one GRPO step of the tiny model on the toy task (tests/train/toy.py: 2 segments per
 episode, every reply ``COMPLETION`` sampled tokens) in a child process of its own; its peak RSS
-comes from the kernel when the child is reaped (``os.wait4``). The tiny model keeps SmolLM2's
+comes from the child's own /proc/self/status VmHWM (``os.wait4`` where there is none). The tiny model keeps SmolLM2's
 49,152-token vocabulary, so, as on the real model, the update's memory is the full-vocabulary
 logits (and their log-softmax, entropy and gradient): unbounded, they grow with the rows of the
 batch. With the update cut into micro-batches of ``update_tokens_per_forward`` padded tokens,
@@ -47,7 +47,20 @@ def run_step(tmp_path: Path, episodes: int, update_tokens: int) -> dict:
     child.stdout.close()
     assert child.returncode == 0, output[-4000:]
     batch = json.loads(output.strip().splitlines()[-1])
-    return {"peak": usage.ru_maxrss * 1024, **batch}
+    # The child's own high-water mark where the kernel keeps one (VmHWM starts afresh at exec):
+    # wait4's ru_maxrss also counts the parent's pages the child held between fork and exec, so
+    # under a pytest process that has grown to GBs every child reads the same (seen in CI).
+    return {"peak": batch.pop("hwm") or usage.ru_maxrss * 1024, **batch}
+
+
+def high_water_mark() -> int:
+    """This process's peak RSS in bytes from /proc/self/status (0 where there is none)."""
+    try:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            line = next(line for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return 0
+    return int(line.split()[1]) * 1024
 
 
 def logits_bytes(rows: int, vocab: int) -> int:
@@ -94,7 +107,8 @@ def child(argv: list[str] | None = None) -> None:
                             train_tasks=OpChoiceEnv(tok).make_tasks("train", args.episodes, seed=0))
     trainer.train()
     profile = trainer.profile
-    print(json.dumps({"rows": int(profile["rows"]), "policy_tokens": int(profile["policy_tokens"]), "vocab": len(tok)}))
+    print(json.dumps({"rows": int(profile["rows"]), "policy_tokens": int(profile["policy_tokens"]), "vocab": len(tok),
+                      "hwm": high_water_mark()}))
 
 
 if __name__ == "__main__":
