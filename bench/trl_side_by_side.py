@@ -50,12 +50,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=1, help="first steps left out of the step time")
     ap.add_argument("--G", type=int, default=4, help="num_generations")
     ap.add_argument("--tasks-per-step", type=int, default=2, help="tasks per step (batch = G x this)")
-    ap.add_argument("--n-facts", type=int, default=4, help="facts in memory per task")
+    ap.add_argument("--n-facts", type=int, default=12, help="facts in memory per task")
+    ap.add_argument("--per-person", type=int, default=3, help="facts about each person (a lookup by name returns them all)")
     ap.add_argument("--max-new-tokens", type=int, default=128, help="T: the episode's completion budget")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--bf16", default="auto", choices=["auto", "true", "false"], help="auto: what MemRLConfig picks here")
-    ap.add_argument("--warm-start", type=int, default=32, help="expert episodes of an SFT warm start both sides start from (0: the bare model)")
+    ap.add_argument("--warm-start", type=int, default=16, help="expert episodes of an SFT warm start both sides start from (0: the bare model)")
     ap.add_argument("--eval-episodes", type=int, default=48, help="held-out test tasks (greedy)")
     ap.add_argument("--no-start", action="store_true", help="skip scoring the starting point (before RL)")
     ap.add_argument("--seed", type=int, default=0)
@@ -70,6 +71,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # -- one side, in its own process -------------------------------------------------------------------
+def env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    return {"n_facts": args.n_facts, "per_person": args.per_person}
+
+
 def load(args: argparse.Namespace, adapter: str | None = None) -> tuple[Any, Any]:
     """The model in float32 (with ``adapter``, trainable, when given) and the tokenizer with the
     tool-calling template both sides use."""
@@ -108,7 +113,7 @@ def warm_start(args: argparse.Namespace, model: Any, tok: Any, context_cap: int)
 
     out = os.path.dirname(args.adapter)
     config = MemRLConfig(**shared_settings(args, out), env_id=ENV, max_context_tokens=context_cap)
-    factory = lambda: make(ENV, n_facts=args.n_facts)  # noqa: E731
+    factory = lambda: make(ENV, **env_kwargs(args))  # noqa: E731
     demos = factory().make_tasks("train", args.warm_start, args.seed + 1)
     sft_warm_start(model, tok, config, lora(), factory, demos)  # saves to <out>/sft
 
@@ -117,7 +122,7 @@ def tasks_and_limits(args: argparse.Namespace, tok: Any) -> tuple[list, list, in
     """Train tasks, held-out tasks, and the context cap (longest rendered prompt + T)."""
     from memrl.env.registry import make
 
-    env = make(ENV, n_facts=args.n_facts)
+    env = make(ENV, **env_kwargs(args))
     train = env.make_tasks("train", args.steps * args.tasks_per_step, args.seed)
     test = env.make_tasks("test", args.eval_episodes, args.seed)
     longest = 0
@@ -197,7 +202,7 @@ def train_trl(args, model, tok, train, context_cap, output_dir, meter):
 
     from memrl.integrations.trl import env_reward, environment_factory
 
-    Env = environment_factory(ENV, n_facts=args.n_facts)
+    Env = environment_factory(ENV, **env_kwargs(args))
     config = GRPOConfig(**shared_settings(args, output_dir), max_completion_length=args.max_new_tokens,
                         max_tool_calling_iterations=Env.max_tool_calling_iterations)
     if config.bf16 and not _cuda():
@@ -213,7 +218,7 @@ def train_trl(args, model, tok, train, context_cap, output_dir, meter):
 def train_memrl(args, model, tok, train, context_cap, output_dir, meter):
     from memrl.train import MemRLConfig, build_trainer
 
-    config = MemRLConfig(**shared_settings(args, output_dir), env_id=ENV, env_kwargs={"n_facts": args.n_facts},
+    config = MemRLConfig(**shared_settings(args, output_dir), env_id=ENV, env_kwargs=env_kwargs(args),
                          max_new_tokens_per_turn=args.max_new_tokens, max_episode_tokens=args.max_new_tokens,
                          max_context_tokens=context_cap, lora_r=16, lora_alpha=32, lora_dropout=0.0)
     trainer = build_trainer(config, model=model, tokenizer=tok, train_tasks=train, callbacks=[meter.callback])
@@ -225,7 +230,7 @@ def train_memrl(args, model, tok, train, context_cap, output_dir, meter):
 def held_out(args, model, tok, test, context_cap) -> list[float]:
     from memrl.eval import run_policy
 
-    trajs = run_policy(model, tok, ENV, test, env_kwargs={"n_facts": args.n_facts}, max_new_tokens=args.max_new_tokens,
+    trajs = run_policy(model, tok, ENV, test, env_kwargs=env_kwargs(args), max_new_tokens=args.max_new_tokens,
                        max_context_tokens=context_cap, temperature=0.0, seed=args.seed, batch_size=16)
     return [float(t.outcome.get("score", 0.0)) for t in trajs]
 
@@ -280,7 +285,7 @@ def report(args: argparse.Namespace, results: dict[str, dict[str, Any]]) -> str:
     from memrl.eval import bootstrap_ci, paired_bootstrap_ci
 
     lines = [f"$ python bench/trl_side_by_side.py {' '.join(sys.argv[1:])}",
-             f"env={ENV} n_facts={args.n_facts} model={args.model} steps={args.steps} (timed: {args.steps - args.warmup}) "
+             f"env={ENV} {json.dumps(env_kwargs(args))} model={args.model} steps={args.steps} (timed: {args.steps - args.warmup}) "
              f"G={args.G} batch={args.G * args.tasks_per_step} T={args.max_new_tokens} lr={args.lr} "
              f"held-out={args.eval_episodes} test tasks (greedy) warm start={args.warm_start} expert episodes", ""]
     head = f"{'side':<6} {'step s':>8} {'rollout s':>10} {'tok/s':>8} {'policy tok/ep':>14} {'env tok/ep':>11} {'rows/traj':>10} {'held-out score [95% CI]':>26}"

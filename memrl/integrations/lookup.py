@@ -15,8 +15,10 @@ from typing import Any
 from memrl.actions import ToolCall, render_tool_call
 from memrl.env.base import MemoryEnv
 from memrl.env.registry import register, registry
+from memrl.env.splits import generate_split
 from memrl.env.tools import tool
-from memrl.envs.factrecall import FactRecallEnv
+from memrl.envs.factrecall import ATTRIBUTES, NAMES, FactRecallEnv
+from memrl.errors import UserError
 from memrl.scoring.text import exact_match, token_f1
 
 ENV_ID = "memrl/FactLookup-v0"
@@ -25,6 +27,19 @@ INSTRUCTIONS = (
     "First think inside <think></think>, then either call tools or give the final answer inside "
     "<answer></answer>."
 )
+
+
+def make_lookup_world(rng: random.Random, n_facts: int, per_person: int) -> dict[str, Any]:
+    """``n_facts`` facts, ``per_person`` about each person (different attributes), and one question."""
+    facts, qa = [], []
+    for name in rng.sample(NAMES, n_facts // per_person):
+        for attr in rng.sample(sorted(ATTRIBUTES), per_person):
+            fact_t, question_t, values = ATTRIBUTES[attr]
+            value = rng.choice(values)
+            facts.append(fact_t.format(name=name, value=value))
+            qa.append((question_t.format(name=name), value))
+    question, answer = rng.choice(qa)
+    return {"facts": facts, "question": question, "answer": answer}
 
 
 class FactLookupEnv(MemoryEnv):
@@ -47,7 +62,10 @@ class FactLookupEnv(MemoryEnv):
     Episode end:
         terminated on an answer; truncated after ``max_turns`` turns (default 3).
     Arguments:
-        n_facts (int): facts in memory per task (default 8). metric ("em" | "f1"). max_turns (int).
+        n_facts (int): facts in memory per task (default 8). per_person (int): facts about each
+            person, 1..4 (default 1: FactRecall's own tasks; with more, a lookup by name returns
+            several facts and the agent must pick the one asked about). metric ("em" | "f1").
+        max_turns (int).
         memory (str): long-term store backend ("inprocess" | "sqlite").
         memory_mode (str): "agent", "none" (no memory: the question alone) or "retrieval"
             (the top-k facts are put before the question, no tool).
@@ -59,18 +77,28 @@ class FactLookupEnv(MemoryEnv):
     supported_modes = ("agent", "none", "retrieval")
     size_key = "facts"
 
-    def __init__(self, *, n_facts: int = 8, metric: str = "em", **kwargs: Any):
+    def __init__(self, *, n_facts: int = 8, per_person: int = 1, metric: str = "em", **kwargs: Any):
         if metric not in ("em", "f1"):
             raise ValueError(f"metric {metric!r} must be 'em' or 'f1'")
-        self.n_facts, self.metric = n_facts, metric
-        self._tasks = FactRecallEnv(n_facts=n_facts)  # FactRecall's task generator: the same worlds and splits
+        if not 1 <= per_person <= len(ATTRIBUTES) or n_facts < per_person:
+            raise UserError(f"per_person ({per_person}) must be 1..{len(ATTRIBUTES)} and at most n_facts ({n_facts})")
+        self.n_facts, self.per_person, self.metric = n_facts, per_person, metric
+        self._recall = FactRecallEnv(n_facts=n_facts)  # per_person 1: FactRecall's own worlds and splits
         super().__init__(**kwargs)
 
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
-        return self._tasks.make_tasks(split, n, seed)
+        if self.per_person == 1:
+            return self._recall.make_tasks(split, n, seed)
+        return generate_split(lambda rng: make_lookup_world(rng, self.n_facts, self.per_person),
+                              lambda t: [t["facts"], t["question"]], split=split, n=n, seed=seed,
+                              prefix=f"factlookup{self.n_facts}x{self.per_person}")
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
-        return self._tasks.sample_task(rng)
+        if self.per_person == 1:
+            return self._recall.sample_task(rng)
+        task = make_lookup_world(rng, self.n_facts, self.per_person)
+        task["id"] = f"factlookup-seed-{rng.getrandbits(32):08x}"
+        return task
 
     def begin(self, task: dict[str, Any]) -> None:
         self.context.append("system", self.system_prompt(INSTRUCTIONS), pinned=True)

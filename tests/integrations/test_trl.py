@@ -37,6 +37,23 @@ def test_the_lookup_env_passes_the_contract_and_only_appends():
     assert done and reward == 1.0 and info["context"] == "append"
 
 
+def test_with_several_facts_per_person_the_expert_still_solves_every_task():
+    env = make(ENV, n_facts=12, per_person=3)
+    train, test = env.make_tasks("train", 20, seed=0), env.make_tasks("test", 20, seed=0)
+    assert not {t["question"] + str(t["facts"]) for t in train} & {t["question"] + str(t["facts"]) for t in test}
+    for i, task in enumerate(test[:5]):
+        people = [f.split()[0] for f in task["facts"]]
+        assert len(task["facts"]) == 12 and all(people.count(p) == 3 for p in people)
+        env.reset(seed=i, options={"task": task})
+        done, reward = False, 0.0
+        while not done:
+            _, reward, done, truncated, _ = env.step(env.expert_reply())
+            done = done or truncated
+        assert reward == 1.0
+    with pytest.raises(UserError, match="per_person"):
+        make(ENV, per_person=5)
+
+
 def test_tools_are_public_typed_docstringed_methods_and_nothing_else_is():
     from transformers.utils import get_json_schema
 
