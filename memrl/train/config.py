@@ -24,6 +24,7 @@ class MemRLConfig(GRPOConfig):
     train_tasks: int = field(default=256, metadata={"help": "Number of generated training tasks (train split)."})
     task_seed: int = field(default=0, metadata={"help": "Seed of the task generator."})
     algorithm: str = field(default="grpo", metadata={"help": "grpo (GRPO family: DCPO, multi-conversation DAPO, step-wise GRPO) or ppo (critic + GAE)."})
+    curriculum: bool = field(default=False, metadata={"help": "Train on tasks in increasing difficulty (easy stages first, spread over the run's steps, no shuffling); for recipes that define a schedule (AgeMem)."})
     # -- rollout -------------------------------------------------------------------------------
     backend: str = field(default="hf", metadata={"help": "Rollout backend: hf | vllm | vllm-server."})
     max_turns: int | None = field(default=None, metadata={"help": "Turn cap per episode (default: the environment's)."})
@@ -32,6 +33,10 @@ class MemRLConfig(GRPOConfig):
     max_episode_tokens: int = field(default=4096, metadata={"help": "Policy tokens summed over one episode."})
     rollout_temperature: float | None = field(default=None, metadata={"help": "Sampling temperature for rollouts (default: `temperature`)."})
     save_rollouts: bool = field(default=False, metadata={"help": "Append every step's trajectories to <output_dir>/rollouts.jsonl."})
+    # -- held-out evaluation (learning curves; TRL's eval loop scores completions, not episodes) --------
+    eval_every: int = field(default=0, metadata={"help": "Play eval_tasks held-out tasks greedily every this many steps, at step 0 and after the last step, into log.jsonl (phase 'eval'); 0 = off. Episodes per batched generate: per_device_eval_batch_size."})
+    eval_tasks: int = field(default=16, metadata={"help": "Held-out tasks played at each evaluation (a fixed set: eval_split tasks of task_seed)."})
+    eval_split: str = field(default="validation", metadata={"help": "Split of the held-out tasks: validation (default; never trained on, and not the test set a final table reports) or test."})
     # -- warm start ------------------------------------------------------------------------------
     sft_warm_start_episodes: int = field(default=0, metadata={"help": "Episodes of the env's scripted expert to fine-tune on (TRL SFTTrainer) before RL; 0 = off. Needs an env with expert_reply()."})
     sft_epochs: float = field(default=2.0, metadata={"help": "Epochs of the SFT warm start."})
