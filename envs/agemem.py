@@ -44,7 +44,7 @@ def words(text: str) -> int:
     return len(text.split())
 
 
-def make_tasks(split: str = "train", n: int = 100, seed: int = 0, knobs: Knobs = Knobs()) -> list[dict[str, Any]]:
+def generate_tasks(split: str = "train", n: int = 100, seed: int = 0, knobs: Knobs = Knobs()) -> list[dict[str, Any]]:
     """``n`` seeded AgeMem tasks of one split (splits never share a task)."""
     return generate_split(
         lambda rng: make_world(rng, knobs),
@@ -106,7 +106,7 @@ class AgeMemEnv(MemoryEnv):
     supported_modes = ("agent", "none", "full_context", "retrieval", "heuristic")
     size_key = "n_items"
     show_message_ids = True
-    turn_penalty = -1.0  # AgeMem's, applied by _score (the base class's turn_limit_penalty stays 0)
+    turn_penalty = -1.0  # AgeMem's, applied by _score
     overflow_penalty = -0.5
 
     def __init__(self, *, facts: int = 4, hops: int = 1, distractors: int = 6, updates: int = 1,
@@ -134,7 +134,7 @@ class AgeMemEnv(MemoryEnv):
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
         if self.source == "hotpotqa":  # a fixed file: the seed does not change which items
             return [self._sized(t) for t in hotpot_tasks(split, n, self.data_dir, self.path, self.knobs.distractors)]
-        return [self._sized(t) for t in make_tasks(split, n, seed, self.knobs)]
+        return [self._sized(t) for t in generate_tasks(split, n, seed, self.knobs)]
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
         if self.source == "hotpotqa":

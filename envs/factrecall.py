@@ -42,7 +42,7 @@ def make_fact_world(rng: random.Random, n_facts: int = 4) -> dict[str, Any]:
     return {"facts": facts, "question": question, "answer": answer}
 
 
-def make_tasks(split: str = "train", n: int = 100, seed: int = 0, n_facts: int = 4) -> list[dict[str, Any]]:
+def generate_tasks(split: str = "train", n: int = 100, seed: int = 0, n_facts: int = 4) -> list[dict[str, Any]]:
     """``n`` seeded FactRecall tasks of one split (splits never share a task)."""
     return generate_split(
         lambda rng: make_fact_world(rng, n_facts),
@@ -87,7 +87,7 @@ class FactRecallEnv(MemoryEnv):
         super().__init__(**kwargs)
 
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
-        return make_tasks(split, n, seed, self.n_facts)
+        return generate_tasks(split, n, seed, self.n_facts)
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
         task = make_fact_world(rng, self.n_facts)

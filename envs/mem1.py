@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memrl.actions import Action, Protocol, ToolCall
+from memrl.actions import Action, ReplyFormat, ToolCall
 from memrl.memory import Context, Message
 
 from memrl.envs.multiobj import MultiObjectiveQAEnv, questions_block
@@ -55,7 +55,7 @@ class MEM1Env(MultiObjectiveQAEnv):
         v0: first version.
     """
 
-    protocol = Protocol(answer="tag", state_tag="internal_state", search_tag="search")
+    protocol = ReplyFormat(answer="tag", state_tag="internal_state", search_tag="search")
     score_name = "EM (share of the N answers)"
     tool_role = "user"
     supported_modes = ("agent", "full_context", "none")

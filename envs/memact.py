@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from memrl.actions import Protocol, ToolCall, render_tool_call
+from memrl.actions import ReplyFormat, ToolCall, render_tool_call
 from memrl.env.tools import tool
 from memrl.errors import UserError
 
@@ -63,7 +63,7 @@ class MemActEnv(MultiObjectiveQAEnv):
         v0: first version.
     """
 
-    protocol = Protocol(answer="final_answer")
+    protocol = ReplyFormat(answer="final_answer")
     score_name = "EM (share of the N answers)"
     supported_modes = ("agent", "full_context")
     memory_tools = ("prune_context",)

@@ -6,7 +6,7 @@ import random
 from pathlib import Path
 from typing import Any, Sequence
 
-from memrl.actions import Action, Protocol
+from memrl.actions import Action, ReplyFormat
 from memrl.env.base import MemoryEnv, Messages
 from memrl.errors import UserError
 from memrl.scoring.text import exact_match
@@ -67,7 +67,7 @@ class MemAgentEnv(MemoryEnv):
         v0: first version.
     """
 
-    protocol = Protocol(answer="boxed")
+    protocol = ReplyFormat(answer="boxed")
     score_name = "boxed EM"
     supported_modes = ("agent", "none", "full_context", "retrieval")
     size_key = "doc_tokens"

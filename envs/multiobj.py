@@ -14,7 +14,7 @@ from typing import Any
 
 from memrl.actions import parse_action
 from memrl.data.corpus import Corpus, load_jsonl_corpus
-from memrl.data.multiobj import SOURCES, check_objectives, hotpot_pool, make_hotpot_task, make_synthetic_task, make_tasks
+from memrl.data.multiobj import SOURCES, check_objectives, hotpot_pool, make_hotpot_task, make_synthetic_task, generate_tasks
 from memrl.data.sources import source_name
 from memrl.env.base import MemoryEnv
 from memrl.env.tools import tool
@@ -69,7 +69,7 @@ class MultiObjectiveQAEnv(MemoryEnv):
         super().__init__(max_turns=max_turns or turn_budget(max(self.sizes)), **kwargs)
 
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
-        per_size = [make_tasks(split, -(-(n - k) // len(self.sizes)), seed, size, self.source, self.data_dir, self.path)
+        per_size = [generate_tasks(split, -(-(n - k) // len(self.sizes)), seed, size, self.source, self.data_dir, self.path)
                     for k, size in enumerate(self.sizes)]
         return [per_size[k % len(self.sizes)][k // len(self.sizes)] for k in range(n)]
 

@@ -1,6 +1,6 @@
 """One parser from model text to a typed :class:`Action`. It never raises on model output.
 
-Forms (one :class:`Protocol` picks the answer form and MEM1's tags):
+Forms (one :class:`ReplyFormat` picks the answer form and MEM1's tags):
 
 - an optional ``<think>...</think>`` (or a bare leading ``...</think>``, as Qwen3 writes it);
 - ``<tool_call>{"name": ..., "arguments": {...}}</tool_call>``, any number, in order (Qwen2.5 /
@@ -37,10 +37,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from memrl.actions.scan import Scan, clean, find_boxed, replace_surrogates, scan_boxed, scan_tags
-from memrl.actions.tools import ToolSpec, quote, suggest, unknown_tool
+from memrl.actions.schema import ToolSpec, quote, suggest, unknown_tool
 from memrl.actions.types import Action, FormatError, ToolCall
 
-__all__ = ["MAX_CALLS", "MAX_ERRORS", "Protocol", "ToolSpec", "parse_action", "render_tool_call", "find_boxed"]
+__all__ = ["MAX_CALLS", "MAX_ERRORS", "ReplyFormat", "ToolSpec", "parse_action", "render_tool_call", "find_boxed"]
 
 MAX_ERRORS = 10  # errors kept per reply; the model needs the first few, not ten thousand
 MAX_CALLS = 64  # tool calls read per reply (beyond: a too_long error)
@@ -53,7 +53,7 @@ _RESERVED = ("think", "tool_call", "answer")
 
 
 @dataclass(frozen=True)
-class Protocol:
+class ReplyFormat:
     """Which answer and state forms a method's model writes.
 
     answer: ``"tag"`` (``<answer>``), ``"boxed"`` (MemAgent) or ``"final_answer"`` (MemAct).
@@ -71,22 +71,22 @@ class Protocol:
     def __post_init__(self) -> None:
         if self.answer not in ANSWER_FORMS:
             hint = suggest(str(self.answer), list(ANSWER_FORMS))
-            raise ValueError(f"Protocol.answer {self.answer!r} is not one of {', '.join(ANSWER_FORMS)}{hint}")
+            raise ValueError(f"ReplyFormat.answer {self.answer!r} is not one of {', '.join(ANSWER_FORMS)}{hint}")
         for name in ("state_tag", "search_tag"):
             tag = getattr(self, name)
             if tag is not None and not (isinstance(tag, str) and _TAG_NAME.match(tag)):
                 raise ValueError(
-                    f"Protocol.{name} {tag!r} must be a bare tag name such as 'internal_state' (letters, digits, _ . -)"
+                    f"ReplyFormat.{name} {tag!r} must be a bare tag name such as 'internal_state' (letters, digits, _ . -)"
                 )
         if self.state_tag in ("tool_call", "answer") or self.search_tag in _RESERVED:
             raise ValueError(
-                f"Protocol tags state_tag={self.state_tag!r}, search_tag={self.search_tag!r} may not reuse "
+                f"ReplyFormat tags state_tag={self.state_tag!r}, search_tag={self.search_tag!r} may not reuse "
                 f"{', '.join(_RESERVED)} (think is allowed as the state)"
             )
         if self.state_tag is not None and self.state_tag == self.search_tag:
-            raise ValueError(f"Protocol.state_tag and search_tag are both {self.state_tag!r}; give them different tags")
+            raise ValueError(f"ReplyFormat.state_tag and search_tag are both {self.state_tag!r}; give them different tags")
         if isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int) or self.max_chars < 1:
-            raise ValueError(f"Protocol.max_chars ({self.max_chars!r}) must be a positive integer")
+            raise ValueError(f"ReplyFormat.max_chars ({self.max_chars!r}) must be a positive integer")
 
     def tags(self) -> tuple[str, ...]:
         """The tags the scanner looks for under this protocol."""
@@ -98,7 +98,7 @@ class Protocol:
 
 
 @functools.lru_cache(maxsize=64)
-def _protocol_tags(protocol: Protocol) -> tuple[str, ...]:
+def _protocol_tags(protocol: ReplyFormat) -> tuple[str, ...]:
     tags = ["think", "tool_call"] + (["answer"] if protocol.answer == "tag" else [])
     tags += [t for t in (protocol.state_tag, protocol.search_tag) if t and t not in tags]
     return tuple(tags)
@@ -125,7 +125,7 @@ def _boxed(text: str) -> list[str]:
 def parse_action(
     text: Any,
     tools: Mapping[str, ToolSpec] | Sequence[ToolSpec] | None = None,
-    protocol: Protocol = Protocol(),
+    protocol: ReplyFormat = ReplyFormat(),
 ) -> Action:
     """Parse one model reply into an :class:`Action`; never raises (rules: module docstring).
 
@@ -159,7 +159,7 @@ def parse_action(
     return Action(think=think, tool_calls=tuple(calls), answer=answer, state=state, errors=_capped(errors))
 
 
-def _how(protocol: Protocol, tools: Any) -> str:
+def _how(protocol: ReplyFormat, tools: Any) -> str:
     """How to act under this protocol, for the empty / no_action messages."""
     forms = [] if isinstance(tools, (Mapping, Sequence)) and not tools else [CALL_FORM]
     if protocol.search_tag:
@@ -184,7 +184,7 @@ def _think(scan: Scan) -> str | None:
 
 
 def _calls(
-    scan: Scan, tools: Mapping[str, ToolSpec] | None, protocol: Protocol, errors: list[FormatError]
+    scan: Scan, tools: Mapping[str, ToolSpec] | None, protocol: ReplyFormat, errors: list[FormatError]
 ) -> list[ToolCall]:
     wanted = [e for e in scan.elements if e.closed and e.tag in ("tool_call", protocol.search_tag)]
     if len(wanted) > MAX_CALLS:  # bounds the JSON work a reply of junk can cause
@@ -282,7 +282,7 @@ def _search(body: str, tag: str, tools: Mapping[str, ToolSpec] | None, errors: l
     return _validate(call, tools, errors) if tools is not None and "search" in tools else call
 
 
-def _answer(scan: Scan, protocol: Protocol, errors: list[FormatError]) -> str | None:
+def _answer(scan: Scan, protocol: ReplyFormat, errors: list[FormatError]) -> str | None:
     if protocol.answer == "tag":
         answers = [e.body.strip() for e in scan.elements if e.tag == "answer" and e.closed]
     elif protocol.answer == "boxed":
@@ -312,7 +312,7 @@ def _boxed_answers(scan: Scan, errors: list[FormatError]) -> list[str]:
     return answers
 
 
-def _state(scan: Scan, protocol: Protocol, errors: list[FormatError]) -> str | None:
+def _state(scan: Scan, protocol: ReplyFormat, errors: list[FormatError]) -> str | None:
     tag = protocol.state_tag
     if tag is None:
         return None

@@ -115,7 +115,7 @@ def _task(questions: list[str], answers: list[str], documents: list[dict[str, st
             "documents": documents, "source": source}
 
 
-def make_tasks(split: str = "train", n: int = 100, seed: int = 0, n_objectives: int = 2,
+def generate_tasks(split: str = "train", n: int = 100, seed: int = 0, n_objectives: int = 2,
                source: str = "synthetic", data_dir: PathLike = None, path: PathLike = None) -> list[dict[str, Any]]:
     """``n`` seeded tasks of ``split`` with ``n_objectives`` questions each (splits never share a task,
     and for HotpotQA never share a question)."""

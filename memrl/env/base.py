@@ -35,7 +35,7 @@ import re
 import string
 from typing import Any
 
-from memrl.actions import Action, Protocol, ToolCall, parse_action
+from memrl.actions import Action, ReplyFormat, ToolCall, parse_action
 from memrl.env.tools import call_tool, collect_tools, compact_tools_prompt, tools_prompt
 from memrl.errors import UserError
 from memrl.memory import Context, make_store, store_class, unknown_store_settings
@@ -61,10 +61,9 @@ _REPORTED: set[tuple[str, str, str]] = set()
 class MemoryEnv:
     """Base class of memrl's text environments (see the module docstring for the contract)."""
 
-    protocol: Protocol = Protocol()
+    protocol: ReplyFormat = ReplyFormat()
     max_turns: int = 8
     tool_role: str = "tool"
-    turn_limit_penalty: float = 0.0
     spec: Any = None  # set by the registry's make()
     hidden_tools: tuple[str, ...] = ()
     supported_modes: tuple[str, ...] = ("agent",)
@@ -164,7 +163,6 @@ class MemoryEnv:
         truncated = not terminated and self.turn >= self.max_turns
         if truncated:
             self.outcome.setdefault("truncated", "turn_limit")
-            reward += self.turn_limit_penalty
         self.done = terminated or truncated
         if self.done:
             self._settle_outcome()

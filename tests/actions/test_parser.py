@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memrl.actions import ERROR_KINDS, Action, Protocol, ToolCall, ToolSpec, find_boxed, parse_action, render_tool_call
+from memrl.actions import ERROR_KINDS, Action, ReplyFormat, ToolCall, ToolSpec, find_boxed, parse_action, render_tool_call
 from memrl.actions.parser import MAX_CALLS, MAX_ERRORS
 
 
@@ -50,10 +50,10 @@ def list_memory() -> str:
 
 
 TOOLS = {s.name: s for s in map(ToolSpec.from_function, (add_memory, retrieve_memory, set_mode, list_memory))}
-MEM1 = Protocol(state_tag="internal_state", search_tag="search")
-BOXED = Protocol(answer="boxed")
-FINAL = Protocol(answer="final_answer")
-PROTOCOLS = [Protocol(), MEM1, BOXED, FINAL, Protocol(state_tag="think")]
+MEM1 = ReplyFormat(state_tag="internal_state", search_tag="search")
+BOXED = ReplyFormat(answer="boxed")
+FINAL = ReplyFormat(answer="final_answer")
+PROTOCOLS = [ReplyFormat(), MEM1, BOXED, FINAL, ReplyFormat(state_tag="think")]
 
 
 def call(name: str, **args) -> str:
@@ -67,35 +67,35 @@ def kinds(action: Action) -> list[str]:
 # -- valid forms ---------------------------------------------------------------------------------
 VALID = [
     # a tool call after a thought
-    ("<think>store it</think>" + call("add_memory", content="Ann is 3"), Protocol(), {"calls": [("add_memory", {"content": "Ann is 3"})], "think": "store it"}),
+    ("<think>store it</think>" + call("add_memory", content="Ann is 3"), ReplyFormat(), {"calls": [("add_memory", {"content": "Ann is 3"})], "think": "store it"}),
     # two tool calls in one turn keep their order
-    (call("add_memory", content="a") + "\n" + call("retrieve_memory", query="b", top_k=2), Protocol(), {"calls": [("add_memory", {"content": "a"}), ("retrieve_memory", {"query": "b", "top_k": 2})]}),
+    (call("add_memory", content="a") + "\n" + call("retrieve_memory", query="b", top_k=2), ReplyFormat(), {"calls": [("add_memory", {"content": "a"}), ("retrieve_memory", {"query": "b", "top_k": 2})]}),
     # compact layout, no newlines around the JSON
-    ('<tool_call>{"name":"retrieve_memory","arguments":{"query":"x"}}</tool_call>', Protocol(), {"calls": [("retrieve_memory", {"query": "x"})]}),
+    ('<tool_call>{"name":"retrieve_memory","arguments":{"query":"x"}}</tool_call>', ReplyFormat(), {"calls": [("retrieve_memory", {"query": "x"})]}),
     # arguments given as a JSON string holding an object (some models do this)
-    ('<tool_call>{"name": "retrieve_memory", "arguments": "{\\"query\\": \\"x\\"}"}</tool_call>', Protocol(), {"calls": [("retrieve_memory", {"query": "x"})]}),
+    ('<tool_call>{"name": "retrieve_memory", "arguments": "{\\"query\\": \\"x\\"}"}</tool_call>', ReplyFormat(), {"calls": [("retrieve_memory", {"query": "x"})]}),
     # a tool without parameters may leave "arguments" out
-    ('<tool_call>{"name": "list_memory"}</tool_call>', Protocol(), {"calls": [("list_memory", {})]}),
+    ('<tool_call>{"name": "list_memory"}</tool_call>', ReplyFormat(), {"calls": [("list_memory", {})]}),
     # an integral float is an integer (JSON Schema's rule) and reaches the tool as int
-    ('<tool_call>{"name": "retrieve_memory", "arguments": {"query": "x", "top_k": 2.0}}</tool_call>', Protocol(), {"calls": [("retrieve_memory", {"query": "x", "top_k": 2})]}),
+    ('<tool_call>{"name": "retrieve_memory", "arguments": {"query": "x", "top_k": 2.0}}</tool_call>', ReplyFormat(), {"calls": [("retrieve_memory", {"query": "x", "top_k": 2})]}),
     # null is fine for an Optional argument; arrays are checked item by item
-    (call("add_memory", content="x", tags=None) + call("add_memory", content="y", tags=["a", "b"]), Protocol(), {"calls": [("add_memory", {"content": "x", "tags": None}), ("add_memory", {"content": "y", "tags": ["a", "b"]})]}),
+    (call("add_memory", content="x", tags=None) + call("add_memory", content="y", tags=["a", "b"]), ReplyFormat(), {"calls": [("add_memory", {"content": "x", "tags": None}), ("add_memory", {"content": "y", "tags": ["a", "b"]})]}),
     # an enum value from Literal, and an int where a number is wanted
-    (call("set_mode", mode="slow", weight=2), Protocol(), {"calls": [("set_mode", {"mode": "slow", "weight": 2})]}),
+    (call("set_mode", mode="slow", weight=2), ReplyFormat(), {"calls": [("set_mode", {"mode": "slow", "weight": 2})]}),
     # a plain answer, stripped
-    ("<think>easy</think><answer> Paris </answer>", Protocol(), {"answer": "Paris", "think": "easy"}),
+    ("<think>easy</think><answer> Paris </answer>", ReplyFormat(), {"answer": "Paris", "think": "easy"}),
     # tags inside a thought are content
-    ("<think>maybe <answer>Rome</answer>? or <tool_call>{</think><answer>Paris</answer>", Protocol(), {"answer": "Paris"}),
+    ("<think>maybe <answer>Rome</answer>? or <tool_call>{</think><answer>Paris</answer>", ReplyFormat(), {"answer": "Paris"}),
     # tags inside a tool call's JSON string are content, not nesting
-    (call("add_memory", content="she wrote <answer>42</answer> and <think>"), Protocol(), {"calls": [("add_memory", {"content": "she wrote <answer>42</answer> and <think>"})]}),
+    (call("add_memory", content="she wrote <answer>42</answer> and <think>"), ReplyFormat(), {"calls": [("add_memory", {"content": "she wrote <answer>42</answer> and <think>"})]}),
     # Qwen3 / R1: the template opened <think>, the reply starts inside it
-    ("I know this.</think>\n<answer>Lima</answer>", Protocol(), {"answer": "Lima", "think": "I know this."}),
+    ("I know this.</think>\n<answer>Lima</answer>", ReplyFormat(), {"answer": "Lima", "think": "I know this."}),
     # MEM1: internal state and a search
     ("<internal_state>need Q1</internal_state><search> capital of Peru </search>", MEM1, {"calls": [("search", {"query": "capital of Peru"})], "state": "need Q1"}),
     # MEM1: internal state and the answer
     ("<internal_state>Q1: Lima</internal_state><answer>Lima</answer>", MEM1, {"answer": "Lima", "state": "Q1: Lima"}),
     # a protocol whose state is the thought itself
-    ("<think>facts so far</think><answer>x</answer>", Protocol(state_tag="think"), {"answer": "x", "state": "facts so far", "think": "facts so far"}),
+    ("<think>facts so far</think><answer>x</answer>", ReplyFormat(state_tag="think"), {"answer": "x", "state": "facts so far", "think": "facts so far"}),
     # MemAgent: boxed answer with nested braces
     ("so the answer is \\boxed{\\frac{1}{2}}.", BOXED, {"answer": "\\frac{1}{2}"}),
     # MemAgent: escaped braces do not count toward balance
@@ -107,7 +107,7 @@ VALID = [
     # MemAct: tool calls without a final answer
     ("<think>look it up</think>" + call("retrieve_memory", query="Peru"), FINAL, {"calls": [("retrieve_memory", {"query": "Peru"})]}),
     # control characters are dropped, tabs and newlines kept
-    ("\x00\x07<answer>\x1bLi\x7fma\x85\tPeru</answer>", Protocol(), {"answer": "Lima\tPeru"}),
+    ("\x00\x07<answer>\x1bLi\x7fma\x85\tPeru</answer>", ReplyFormat(), {"answer": "Lima\tPeru"}),
 ]
 
 
@@ -132,95 +132,95 @@ def test_tools_as_a_list_and_no_tools():
 # -- error kinds ---------------------------------------------------------------------------------
 ERRORS = [
     # nothing at all
-    ("", Protocol(), "empty", "<answer>...</answer>"),
+    ("", ReplyFormat(), "empty", "<answer>...</answer>"),
     # whitespace only
-    ("  \n\t ", Protocol(), "empty", "<tool_call>"),
+    ("  \n\t ", ReplyFormat(), "empty", "<tool_call>"),
     # not a string at all
-    (None, Protocol(), "empty", "<answer>"),
+    (None, ReplyFormat(), "empty", "<answer>"),
     # prose without an action
-    ("I think Paris.", Protocol(), "no_action", "<answer>...</answer>"),
+    ("I think Paris.", ReplyFormat(), "no_action", "<answer>...</answer>"),
     # MEM1 prose: the fix names its search tag
     ("<internal_state>s</internal_state> hmm", MEM1, "no_action", "<search>query</search>"),
     # MemAgent prose: the fix names \boxed
     ("the answer is 4", BOXED, "no_action", "\\boxed{...}"),
     # not JSON
-    ("<tool_call>{name: add_memory}</tool_call>", Protocol(), "malformed_json", '"name": "<tool>"'),
+    ("<tool_call>{name: add_memory}</tool_call>", ReplyFormat(), "malformed_json", '"name": "<tool>"'),
     # cut-off JSON
-    ('<tool_call>{"name": "add_memory", "arguments": {"content": "x"</tool_call>', Protocol(), "malformed_json", "not valid JSON"),
+    ('<tool_call>{"name": "add_memory", "arguments": {"content": "x"</tool_call>', ReplyFormat(), "malformed_json", "not valid JSON"),
     # a JSON array of calls
-    ('<tool_call>[{"name": "list_memory"}]</tool_call>', Protocol(), "malformed_json", "one object per call"),
+    ('<tool_call>[{"name": "list_memory"}]</tool_call>', ReplyFormat(), "malformed_json", "one object per call"),
     # a JSON scalar
-    ("<tool_call>42</tool_call>", Protocol(), "malformed_json", "not an object"),
+    ("<tool_call>42</tool_call>", ReplyFormat(), "malformed_json", "not an object"),
     # an object without "name"
-    ('<tool_call>{"arguments": {}}</tool_call>', Protocol(), "malformed_json", '"name" string'),
+    ('<tool_call>{"arguments": {}}</tool_call>', ReplyFormat(), "malformed_json", '"name" string'),
     # a name that is not a string
-    ('<tool_call>{"name": 7, "arguments": {}}</tool_call>', Protocol(), "malformed_json", '"name" string'),
+    ('<tool_call>{"name": 7, "arguments": {}}</tool_call>', ReplyFormat(), "malformed_json", '"name" string'),
     # NaN is not JSON
-    ('<tool_call>{"name": "set_mode", "arguments": {"mode": "fast", "weight": NaN}}</tool_call>', Protocol(), "malformed_json", "finite number"),
+    ('<tool_call>{"name": "set_mode", "arguments": {"mode": "fast", "weight": NaN}}</tool_call>', ReplyFormat(), "malformed_json", "finite number"),
     # arguments that are not an object
-    ('<tool_call>{"name": "list_memory", "arguments": [1]}</tool_call>', Protocol(), "malformed_json", '"arguments": {...}'),
+    ('<tool_call>{"name": "list_memory", "arguments": [1]}</tool_call>', ReplyFormat(), "malformed_json", '"arguments": {...}'),
     # arguments as a string that is not JSON
-    ('<tool_call>{"name": "list_memory", "arguments": "query=x"}</tool_call>', Protocol(), "malformed_json", '"arguments": {...}'),
+    ('<tool_call>{"name": "list_memory", "arguments": "query=x"}</tool_call>', ReplyFormat(), "malformed_json", '"arguments": {...}'),
     # Llama's "parameters" instead of "arguments"
-    ('<tool_call>{"name": "retrieve_memory", "parameters": {"query": "x"}}</tool_call>', Protocol(), "malformed_json", 'under "arguments"'),
+    ('<tool_call>{"name": "retrieve_memory", "parameters": {"query": "x"}}</tool_call>', ReplyFormat(), "malformed_json", 'under "arguments"'),
     # an empty tool call
-    ("<tool_call> </tool_call>", Protocol(), "malformed_json", "is empty"),
+    ("<tool_call> </tool_call>", ReplyFormat(), "malformed_json", "is empty"),
     # a typo in the tool name
-    (call("Add_memroy", content="x"), Protocol(), "unknown_tool", "did you mean 'add_memory'"),
+    (call("Add_memroy", content="x"), ReplyFormat(), "unknown_tool", "did you mean 'add_memory'"),
     # a name from another method's tool set
-    (call("prune_context", delete_ids=[1]), Protocol(), "unknown_tool", "available: add_memory, retrieve_memory"),
+    (call("prune_context", delete_ids=[1]), ReplyFormat(), "unknown_tool", "available: add_memory, retrieve_memory"),
     # a required argument left out
-    (call("add_memory"), Protocol(), "missing_argument", "add it to \"arguments\""),
+    (call("add_memory"), ReplyFormat(), "missing_argument", "add it to \"arguments\""),
     # an argument the tool does not take, with the closest real one
-    (call("add_memory", contnet="x"), Protocol(), "unexpected_argument", "did you mean 'content'"),
+    (call("add_memory", contnet="x"), ReplyFormat(), "unexpected_argument", "did you mean 'content'"),
     # any argument to a tool that takes none
-    (call("list_memory", query="x"), Protocol(), "unexpected_argument", '"arguments": {}'),
+    (call("list_memory", query="x"), ReplyFormat(), "unexpected_argument", '"arguments": {}'),
     # a numeric string for an integer
-    (call("retrieve_memory", query="x", top_k="3"), Protocol(), "wrong_type", "must be an integer"),
+    (call("retrieve_memory", query="x", top_k="3"), ReplyFormat(), "wrong_type", "must be an integer"),
     # true is not an integer
-    (call("retrieve_memory", query="x", top_k=True), Protocol(), "wrong_type", "must be an integer"),
+    (call("retrieve_memory", query="x", top_k=True), ReplyFormat(), "wrong_type", "must be an integer"),
     # 2.5 is not an integer
-    (call("retrieve_memory", query="x", top_k=2.5), Protocol(), "wrong_type", "must be an integer"),
+    (call("retrieve_memory", query="x", top_k=2.5), ReplyFormat(), "wrong_type", "must be an integer"),
     # null for an optional, non-nullable argument: leave it out instead
-    (call("retrieve_memory", query="x", top_k=None), Protocol(), "wrong_type", "leave 'top_k' out"),
+    (call("retrieve_memory", query="x", top_k=None), ReplyFormat(), "wrong_type", "leave 'top_k' out"),
     # a number where a string is wanted
-    (call("add_memory", content=5), Protocol(), "wrong_type", "must be a string"),
+    (call("add_memory", content=5), ReplyFormat(), "wrong_type", "must be a string"),
     # a bad item inside an array argument
-    (call("add_memory", content="x", tags=["a", 3]), Protocol(), "wrong_type", "'tags[1]' must be a string"),
+    (call("add_memory", content="x", tags=["a", 3]), ReplyFormat(), "wrong_type", "'tags[1]' must be a string"),
     # a value outside the enum
-    (call("set_mode", mode="turbo"), Protocol(), "wrong_type", 'one of "fast", "slow"'),
+    (call("set_mode", mode="turbo"), ReplyFormat(), "wrong_type", 'one of "fast", "slow"'),
     # true is not a number either
-    (call("set_mode", mode="fast", weight=True), Protocol(), "wrong_type", "must be a number"),
+    (call("set_mode", mode="fast", weight=True), ReplyFormat(), "wrong_type", "must be a number"),
     # an answer never closed
-    ("<answer>Paris", Protocol(), "unclosed_tag", "</answer>"),
+    ("<answer>Paris", ReplyFormat(), "unclosed_tag", "</answer>"),
     # a closing tag that closes nothing
-    ("Paris</answer>", Protocol(), "unclosed_tag", "<answer>...</answer>"),
+    ("Paris</answer>", ReplyFormat(), "unclosed_tag", "<answer>...</answer>"),
     # a thought never closed
-    ("<think>so the answer is <answer>3</answer>", Protocol(), "unclosed_tag", "</think>"),
+    ("<think>so the answer is <answer>3</answer>", ReplyFormat(), "unclosed_tag", "</think>"),
     # a tool call cut off
-    ('<tool_call>{"name": "list_memory"', Protocol(), "unclosed_tag", "</tool_call>"),
+    ('<tool_call>{"name": "list_memory"', ReplyFormat(), "unclosed_tag", "</tool_call>"),
     # a box never closed
     ("\\boxed{\\frac{1}{2}", BOXED, "unclosed_tag", "balance its braces"),
     # a tool call inside a tool call
-    ("<tool_call><tool_call>{}</tool_call></tool_call>", Protocol(), "nested_tag", "before opening the next"),
+    ("<tool_call><tool_call>{}</tool_call></tool_call>", ReplyFormat(), "nested_tag", "before opening the next"),
     # an answer inside an answer
-    ("<answer>a<answer>b</answer></answer>", Protocol(), "nested_tag", "close each with </answer>"),
+    ("<answer>a<answer>b</answer></answer>", ReplyFormat(), "nested_tag", "close each with </answer>"),
     # a box inside a box
     ("\\boxed{\\boxed{4}}", BOXED, "nested_tag", "box the final answer once"),
     # two answers
-    ("<answer>a</answer><answer>b</answer>", Protocol(), "multiple_answers", "exactly one <answer>...</answer>"),
+    ("<answer>a</answer><answer>b</answer>", ReplyFormat(), "multiple_answers", "exactly one <answer>...</answer>"),
     # two boxes
     ("\\boxed{1} and \\boxed{2}", BOXED, "multiple_answers", "exactly one \\boxed{...}"),
     # two final answers
     ("FINAL_ANSWER: 1\nFINAL_ANSWER: 2", FINAL, "multiple_answers", "exactly one FINAL_ANSWER:"),
     # an answer beside a tool call
-    (call("add_memory", content="x") + "<answer>b</answer>", Protocol(), "answer_and_tool", "answer in a later turn"),
+    (call("add_memory", content="x") + "<answer>b</answer>", ReplyFormat(), "answer_and_tool", "answer in a later turn"),
     # a search beside an answer (MEM1)
     ("<internal_state>s</internal_state><search>q</search><answer>a</answer>", MEM1, "answer_and_tool", "answer in a later turn"),
     # over the size limit
-    ("<answer>x</answer>" + "y" * 50, Protocol(max_chars=30), "too_long", "write a shorter reply"),
+    ("<answer>x</answer>" + "y" * 50, ReplyFormat(max_chars=30), "too_long", "write a shorter reply"),
     # more tool calls than the parser reads
-    (call("list_memory") * (MAX_CALLS + 1), Protocol(), "too_long", "make fewer calls per reply"),
+    (call("list_memory") * (MAX_CALLS + 1), ReplyFormat(), "too_long", "make fewer calls per reply"),
     # MEM1 without its state
     ("<search>x</search>", MEM1, "missing_state", "<internal_state>...</internal_state>"),
     # MEM1 with an empty search
@@ -307,7 +307,7 @@ def test_error_message_property_lists_each_error_on_its_own_line():
 )
 def test_bad_protocols_raise_one_clear_line(kwargs, fix):
     with pytest.raises(ValueError) as info:
-        Protocol(**kwargs)
+        ReplyFormat(**kwargs)
     assert fix in str(info.value) and len(str(info.value).splitlines()) == 1
 
 
@@ -374,7 +374,7 @@ JUNK = {
 
 
 @pytest.mark.parametrize("name", list(JUNK))
-@pytest.mark.parametrize("protocol", [Protocol(max_chars=200_000), Protocol(answer="boxed", max_chars=200_000), Protocol()], ids=["tag-uncut", "boxed-uncut", "default"])
+@pytest.mark.parametrize("protocol", [ReplyFormat(max_chars=200_000), ReplyFormat(answer="boxed", max_chars=200_000), ReplyFormat()], ids=["tag-uncut", "boxed-uncut", "default"])
 def test_100kb_of_junk_parses_fast(name, protocol):
     start = time.perf_counter()
     action = parse_action(JUNK[name], TOOLS, protocol)

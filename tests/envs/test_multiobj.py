@@ -10,7 +10,7 @@ import pytest
 
 from memrl.data.corpus import Corpus, load_jsonl_corpus
 from memrl.data.hotpotqa import LOCAL_FILES, hotpotqa_file
-from memrl.data.multiobj import hotpot_pool, make_synthetic_task, make_tasks
+from memrl.data.multiobj import hotpot_pool, make_synthetic_task, generate_tasks
 from memrl.envs.multiobj import per_objective_em
 from memrl.errors import UserError
 from memrl.rewards.match import multi_answer_em
@@ -49,16 +49,16 @@ def test_synthetic_task_has_n_questions_each_answered_by_one_of_its_documents(n)
 
 
 def test_synthetic_tasks_are_seeded_and_splits_share_no_task():
-    train = make_tasks("train", 40, seed=3, n_objectives=2)
-    assert train == make_tasks("train", 40, seed=3, n_objectives=2)
-    test = make_tasks("test", 10, seed=3, n_objectives=2)
+    train = generate_tasks("train", 40, seed=3, n_objectives=2)
+    assert train == generate_tasks("train", 40, seed=3, n_objectives=2)
+    test = generate_tasks("test", 10, seed=3, n_objectives=2)
     assert not {json.dumps(t["questions"]) for t in train} & {json.dumps(t["questions"]) for t in test}
 
 
 def test_hotpot_splits_never_share_a_question(tmp_path):
     data = hotpot_fixture(tmp_path)
-    train = make_tasks("train", 20, seed=0, n_objectives=3, source="hotpotqa", data_dir=data)
-    test = make_tasks("test", 3, seed=0, n_objectives=2, source="hotpotqa", data_dir=data)
+    train = generate_tasks("train", 20, seed=0, n_objectives=3, source="hotpotqa", data_dir=data)
+    test = generate_tasks("test", 3, seed=0, n_objectives=2, source="hotpotqa", data_dir=data)
     q = lambda tasks: {x for t in tasks for x in t["questions"]}  # noqa: E731
     assert q(train) and q(test) and not q(train) & q(test)
     task = train[0]
@@ -73,14 +73,14 @@ def test_hotpot_errors_are_one_line(tmp_path):
     data = hotpot_fixture(tmp_path)
     too_many = len(hotpot_pool(data, "test")) + 1
     with pytest.raises(UserError, match=f"n_objectives \\({too_many}\\) exceeds"):
-        make_tasks("test", 1, n_objectives=too_many, source="hotpotqa", data_dir=data)
+        generate_tasks("test", 1, n_objectives=too_many, source="hotpotqa", data_dir=data)
     with pytest.raises(UserError, match="from 1 to 16"):
-        make_tasks("train", 1, n_objectives=17)
+        generate_tasks("train", 1, n_objectives=17)
 
 
 @pytest.mark.skipif(not _local_hotpot(), reason="no local HotpotQA file (../shared/data is absent)")
 def test_real_hotpot_file_gives_the_paragraphs_of_each_question():
-    task = make_tasks("train", 1, seed=0, n_objectives=16, source="hotpotqa")[0]
+    task = generate_tasks("train", 1, seed=0, n_objectives=16, source="hotpotqa")[0]
     # Up to 10 paragraphs per item (a few dev-distractor items carry fewer).
     assert 16 * 5 <= len(task["documents"]) <= 160 and len(set(task["questions"])) == 16
 
