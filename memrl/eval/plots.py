@@ -158,18 +158,19 @@ def plot_learning_curve(log_rows: list[dict[str, Any]], path: str | Path, *, tit
 
 
 def learning_curve_figure(log_rows: list[dict[str, Any]], *, title: str | None = None):
-    """The SFT warm start (loss, token accuracy) and the RL steps (mean episode reward with its
-    spread, per-plugin rewards, success rate on a 0..1 axis) side by side; integer step ticks.
-    None when the log has neither."""
+    """The SFT warm start (loss, token accuracy), the RL steps (mean episode reward with its
+    spread, per-plugin rewards, success rate on a 0..1 axis) and the held-out score
+    (``--eval_every`` rows) side by side; integer step ticks. None when the log has none of them."""
     sft = [r for r in log_rows if _is_sft(r) and _first(r, _SFT_LOSS + _SFT_ACCURACY) is not None]
-    rl = [r for r in log_rows if not _is_sft(r) and _first(r, _REWARD) is not None]
-    if not sft and not rl:
+    rl = [r for r in log_rows if not _is_sft(r) and not _is_eval(r) and _first(r, _REWARD) is not None]
+    held_out = [r for r in log_rows if _is_eval(r) and _first(r, ("eval/score",)) is not None]
+    if not sft and not rl and not held_out:
         return None
     plt = _pyplot()
-    panels = [p for p, rows in (("sft", sft), ("rl", rl)) if rows]
+    panels = [(draw, rows) for draw, rows in ((_sft_panel, sft), (_rl_panel, rl), (_held_out_panel, held_out)) if rows]
     fig, axes = plt.subplots(1, len(panels), figsize=(6.8 * len(panels), 4.4), squeeze=False)
-    for ax, panel in zip(axes[0], panels):
-        (_sft_panel if panel == "sft" else _rl_panel)(ax, sft if panel == "sft" else rl, warm_start=bool(sft))
+    for ax, (draw, rows) in zip(axes[0], panels):
+        draw(ax, rows, warm_start=bool(sft))
     fig.suptitle(title or "learning curve (training log)", fontsize=10)
     return fig
 
@@ -241,6 +242,42 @@ def _rl_panel(ax, rows: list[dict[str, Any]], *, warm_start: bool) -> None:
     _legend_below(ax, right)
 
 
+def _held_out_panel(ax, rows: list[dict[str, Any]], *, warm_start: bool) -> None:
+    """The held-out score (``--eval_every``) per RL step with its 95% bootstrap CI as a band, on a
+    0..1 axis; step 0 is the policy before RL (the warm start when there is one). The title names
+    the metric, the tasks (N, split, env) and the model, as the rows record them."""
+    by_step = {r["step"]: r for r in rows}  # a resumed run may log a step twice: the later row wins
+    steps = sorted(by_step)
+    points = [by_step[s] for s in steps]
+    means = [_first(r, ("eval/score",)) for r in points]
+    last = points[-1]
+    metric = str(last.get("eval/metric") or "score")
+    ax.plot(steps, means, marker="o", markersize=4, color="tab:green", label=f"held-out {metric} (greedy, mean over tasks)")
+    lows, highs = [_first(r, ("eval/score_ci_low",)) for r in points], [_first(r, ("eval/score_ci_high",)) for r in points]
+    if all(v is not None for v in lows + highs):
+        ax.fill_between(steps, lows, highs, color="tab:green", alpha=0.15, label="95% bootstrap CI over tasks")
+    ax.set_ylim(0, max([1.0, *(h for h in highs if h is not None)]))
+    ax.set_ylabel(f"{metric} on held-out tasks (0..1)")
+    start = "0 = " + ("after the warm start" if warm_start else "before RL")
+    ax.set_xlabel(f"RL step ({start})")
+    episodes = last.get("eval/episodes")
+    tasks = f"N = {int(episodes)} " if isinstance(episodes, (int, float)) else ""
+    data = f"{last['eval/split']} tasks" if last.get("eval/split") else "tasks"
+    env = f" of {last['eval/env']}" if last.get("eval/env") else ""
+    model = f"\nmodel {_short_model(last['eval/model'])}" if last.get("eval/model") else ""
+    ax.set_title(f"held-out {metric} · {tasks}{data}{env}{model}", fontsize=10)
+    _integer_ticks(ax)
+    if len(steps) == 1:
+        ax.set_xlim(steps[0] - 1, steps[0] + 1)
+    ax.grid(alpha=0.3)
+    _legend_below(ax, None)
+
+
+def _short_model(model: Any) -> str:
+    text = str(model)
+    return Path(text.rstrip("/")).name if text.startswith(("/", ".", "~")) else text
+
+
 def _legend_below(ax, right) -> None:
     """One legend for both y axes, under the panel, where it covers no line."""
     handles, labels = ax.get_legend_handles_labels()
@@ -264,6 +301,10 @@ def _reward_band(rows: list[dict[str, Any]], means: list[float]):
     else:
         half, label = stds, "±1 std of episode rewards"
     return [m - h for m, h in zip(means, half)], [m + h for m, h in zip(means, half)], label
+
+
+def _is_eval(row: dict[str, Any]) -> bool:
+    return row.get("phase") == "eval"
 
 
 def _is_sft(row: dict[str, Any]) -> bool:

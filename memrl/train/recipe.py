@@ -23,6 +23,7 @@ from memrl.errors import UserError
 from memrl.train import resume as checkpoints
 from memrl.train.config import MemRLConfig
 from memrl.train.run import build_trainer, parse_config, shut_down
+from memrl.train.validation import held_out_tasks
 
 # What every CPU recipe shares: one group of 4 episodes per 2 tasks, LoRA at 2e-4, no KL (a 135M
 # model on 2 cores has no step to spare on a reference pass), a log line every step, local logs.
@@ -95,6 +96,7 @@ def preflight(config: MemRLConfig) -> str | None:
     finally:
         built.env.close()
     checks.rewards(config.reward_plugins, built.task, "--reward_plugins")
+    held_out_tasks(config)  # --eval_every / --eval_tasks
     if config.model_name_or_path is not None:
         from memrl.models import is_embedded, resolve_model
 

@@ -80,8 +80,10 @@ def build_trainer(
     from memrl.models import load_model_and_tokenizer
     from memrl.train.grpo import MemoryGRPOTrainer
     from memrl.train.ppo import MemoryPPOTrainer
+    from memrl.train.validation import add_held_out_eval, held_out_tasks
 
     refuse_sharding_without_gpus()
+    held_out = held_out_tasks(config, env_factory)  # checked before the model loads
     if model is None:
         model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, dtype=config.model_dtype)
         print(f"policy weights in {config.model_dtype} ({precision_reason(config)})", file=sys.stderr)
@@ -108,10 +110,12 @@ def build_trainer(
         peft_config = None  # RL continues the adapter the model already has
     model = frozen_weights_in_bf16(model, config)
     cls = MemoryPPOTrainer if config.algorithm == "ppo" else MemoryGRPOTrainer
-    return cls(
+    trainer = cls(
         model, config, processing_class=tokenizer, train_tasks=train_tasks, env_factory=env_factory,
         rewards=rewards, peft_config=peft_config, callbacks=callbacks,
     )
+    add_held_out_eval(trainer, held_out)  # --eval_every: learning curves on held-out tasks
+    return trainer
 
 
 def frozen_weights_in_bf16(model: Any, config: MemRLConfig) -> Any:

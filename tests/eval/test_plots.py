@@ -111,3 +111,35 @@ def test_the_trainers_log_draws_both_phases(tmp_path):
     fig = learning_curve_figure(read_training_log(log))
     sft_ax, rl_ax = fig.axes[:2]
     assert "3 logged steps" in sft_ax.get_title() and "2 logged steps" in rl_ax.get_title()
+
+
+def eval_row(step: int, score: float) -> dict:
+    """A row as memrl.train.validation writes it (--eval_every)."""
+    return {"step": step, "phase": "eval", "eval/score": score, "eval/score_ci_low": max(score - 0.2, 0.0),
+            "eval/score_ci_high": min(score + 0.2, 1.0), "eval/episodes": 16, "eval/metric": "F1", "eval/split": "validation",
+            "eval/env": "memrl/AgeMem-v0", "eval/model": "/root/.cache/memrl/smollm2-135m-instruct", "eval/reward": 0.1}
+
+
+def test_held_out_rows_draw_a_panel_with_a_ci_band_naming_metric_model_and_data(tmp_path):
+    sft = [{"phase": "sft", "sft/step": s, "sft/loss": 1.0 / s} for s in (1, 2)]
+    rl = [{"step": s, "reward": 0.1 * s, "reward_std": 0.1, "rollout/episodes": 8} for s in (1, 2, 3, 4)]
+    held_out = [eval_row(s, v) for s, v in ((0, 0.2), (2, 0.35), (4, 0.5))]
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(r) + "\n" for r in sft + held_out[:2] + rl + held_out[2:]))
+    fig = learning_curve_figure(read_training_log(log))
+    sft_ax, rl_ax, ax = fig.axes[:3]
+    title = ax.get_title()
+    for part in ("held-out F1", "N = 16 validation tasks", "memrl/AgeMem-v0", "smollm2-135m-instruct"):
+        assert part in title, (part, title)
+    assert "/root" not in title and ax.get_ylim() == (0.0, 1.0) and integral(ax.get_xticks())
+    [line] = ax.get_lines()
+    assert list(line.get_xdata()) == [0, 2, 4] and list(line.get_ydata()) == [0.2, 0.35, 0.5]
+    assert any("95% bootstrap CI" in t.get_text() for t in ax.get_legend().get_texts())
+    assert "after the warm start" in ax.get_xlabel()
+    assert "4 logged steps" in rl_ax.get_title()  # eval rows are not RL steps
+
+
+def test_a_log_of_only_held_out_rows_still_plots(tmp_path):
+    assert plot_learning_curve([eval_row(0, 0.1), eval_row(1, 0.3)], tmp_path / "lc.png")
+    [ax] = learning_curve_figure([eval_row(0, 0.1), eval_row(1, 0.3)]).axes
+    assert "before RL" in ax.get_xlabel()
