@@ -1,14 +1,16 @@
-"""Reward plugins: registry, validation and weighted composition (``registry``); answer text
-helpers shared with environments (``text``)."""
+"""Reward plugins: registry, lookup and signature checks (``registry``), weighted composition with
+parameters (``compose``), what a plugin is called with (``batch``); answer text helpers shared
+with environments (``text``)."""
 
+from memrl.scoring.batch import EPISODE_FIELDS, episode_batch, score_trajectories
+from memrl.scoring.compose import RewardOutput, RewardSet
 from memrl.scoring.registry import (
     RewardError,
     RewardFn,
-    RewardOutput,
-    RewardSet,
     call_reward,
     check_rewards,
     completion_text,
+    description_of,
     get_reward,
     list_rewards,
     name_of,
@@ -16,6 +18,7 @@ from memrl.scoring.registry import (
 )
 
 __all__ = [
+    "EPISODE_FIELDS",
     "RewardError",
     "RewardFn",
     "RewardOutput",
@@ -23,8 +26,11 @@ __all__ = [
     "call_reward",
     "check_rewards",
     "completion_text",
+    "description_of",
+    "episode_batch",
     "get_reward",
     "list_rewards",
     "name_of",
     "reward",
+    "score_trajectories",
 ]

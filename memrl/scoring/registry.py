@@ -1,15 +1,18 @@
 """Reward plugins: plain batch functions in TRL's ``reward_funcs`` convention.
 
-``fn(completions, **fields) -> list[float | None]``: ``completions`` are strings or conversations
-(lists of message dicts; :func:`completion_text` takes the last assistant message); ``fields``
-are dataset columns as lists of the same length, plus whatever TRL passes (``prompts``,
-``completion_ids``, ``trainer_state``...), so every plugin takes ``**kwargs``. ``None`` means
-"not applicable to this sample", as in TRL.
+``fn(prompts, completions, **kwargs) -> list[float | None]``, called by keyword, one value per
+sample. As in TRL's GRPOTrainer, ``prompts`` and ``completions`` are conversations (lists of
+``{"role", "content"}`` messages; a completion is the final reply as one assistant message) and
+the keyword arguments hold ``completion_ids`` and every task column, as lists of the same length;
+memrl adds the episode (``trajectory``, ``turns``, ``outcome``, ``final_memory``...; see
+:mod:`memrl.scoring.batch`). So every plugin takes ``**kwargs``, and a plugin written for TRL runs
+in memrl unchanged and the other way round. ``None`` means "not applicable to this sample".
 
 Plugins are registered with :func:`reward`, found by :func:`get_reward` (a registered name, a
 ``module:function`` path, or an entry point in the ``memrl.rewards`` group), composed with weights
-by :class:`RewardSet`, and every call is checked: a plugin that raises or returns a bad value
-fails loudly (:class:`RewardError`), never as a silent 0.0 that would poison the advantages.
+and parameters by :class:`~memrl.scoring.compose.RewardSet`, which checks every signature when it
+is built, and every call is checked: a plugin that raises or returns a bad value fails loudly
+(:class:`RewardError`), never as a silent 0.0 that would poison the advantages.
 """
 
 from __future__ import annotations
@@ -40,11 +43,13 @@ class RewardError(UserError):
 
 
 # -- registration and lookup ---------------------------------------------------------------------
-def reward(name: str | RewardFn | None = None, *, description: str = "") -> Any:
+def reward(name: str | RewardFn | None = None, *, description: str = "", factory: bool = False) -> Any:
     """Register a reward plugin under ``name`` (default: the function's name).
 
-    ``description`` (default: the docstring's first line) is what ``memrl rewards`` lists.
-    Use as ``@reward``, ``@reward()`` or ``@reward("name", description=...)``.
+    ``description`` (default: the docstring's first line) is what ``memrl rewards`` lists, also
+    for a plugin an entry point names. ``factory=True`` marks a function that takes the plugin's
+    parameters and returns the batch function (a class is always a factory). Use as ``@reward``,
+    ``@reward()`` or ``@reward("name", description=..., factory=...)``.
     """
     if callable(name):  # bare @reward: the function came in as ``name``
         return reward()(name)
@@ -58,9 +63,27 @@ def reward(name: str | RewardFn | None = None, *, description: str = "") -> Any:
                 f"register {fn.__module__}.{fn.__qualname__} under another name: @reward('my_{key}')"
             )
         _REGISTRY[key] = (fn, description or _first_line(fn))
+        # On the function too: an entry point loads the function, not the name it was registered by.
+        try:
+            fn.__memrl_reward__ = {"description": description, "factory": factory}
+        except (AttributeError, TypeError):  # a bound method or a builtin: the registry row is all there is
+            pass
         return fn
 
     return register
+
+
+def is_factory(fn: Any) -> bool:
+    """A class, or a function marked ``@reward(factory=True)``: called with the parameters to
+    make the batch function."""
+    return isinstance(fn, type) or bool(getattr(fn, "__memrl_reward__", {}).get("factory"))
+
+
+def description_of(fn: Any) -> str:
+    """The ``@reward(description=...)``, else the registry's, else the docstring's first line."""
+    given = getattr(fn, "__memrl_reward__", {}).get("description")
+    registered = [desc for f, desc in _REGISTRY.values() if f is fn]
+    return given or (registered[0] if registered else "") or _first_line(fn)
 
 
 def _same_function(a: Callable, b: Callable) -> bool:
@@ -140,16 +163,16 @@ def _load_entry_point(ep: importlib.metadata.EntryPoint) -> RewardFn:
 def list_rewards() -> list[tuple[str, str]]:
     """(name, one-line description) of every built-in, registered and entry-point plugin, by name."""
     _load_builtins()
+    # Entry points first: loading one may register more names (its module's @reward), and the
+    # listing should not depend on whether it was loaded before.
+    points = {name: _entry_point_description(ep) for name, ep in _entry_points().items() if name not in _REGISTRY}
     rows = {name: desc for name, (_, desc) in _REGISTRY.items()}
-    for name, ep in _entry_points().items():
-        if name not in rows:
-            rows[name] = _entry_point_description(ep)
-    return sorted(rows.items())
+    return sorted({**points, **rows}.items())
 
 
 def _entry_point_description(ep: importlib.metadata.EntryPoint) -> str:
     try:
-        return _first_line(_load_entry_point(ep)) or f"entry point {ep.value}"
+        return description_of(_load_entry_point(ep)) or f"entry point {ep.value}"
     except UserError as e:  # a listing shows a broken plugin instead of failing as a whole
         return str(e)
 
@@ -235,6 +258,46 @@ def _signature_problem(fn: RewardFn, fields: Mapping[str, Any]) -> str | None:
     return None
 
 
+def plugin_problem(fn: RewardFn, params: Mapping[str, Any] | None = None) -> str | None:
+    """Why ``fn`` cannot be called as a plugin with these parameters, in words, or None. Read
+    from its signature when a RewardSet is built, before a model loads or an episode runs."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to read (a C function): let the call decide
+        return None
+    values = sig.parameters.values()
+    positional = [p.name for p in values if p.kind is inspect.Parameter.POSITIONAL_ONLY and p.default is p.empty]
+    if positional:
+        return (f"has positional-only parameter {positional[0]!r}; TRL and memrl pass everything by keyword "
+                f"(prompts=, completions=, ...): drop the '/'")
+    _, takes_kwargs, accepted = _read_params(fn)
+    if not takes_kwargs:
+        return ("does not take **kwargs; TRL and memrl also pass prompts, completion_ids and every task column "
+                "(memrl the trajectory too): add **kwargs")
+    unknown = [k for k in (params or {}) if k not in accepted]
+    if unknown:
+        named = sorted(accepted - {"prompts", "completions", "completion_ids"})
+        close = difflib.get_close_matches(unknown[0], named, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        return (f"has no parameter {unknown[0]!r}{hint} (its parameters: {', '.join(named) or 'none'}); "
+                f"a parameter must be named in the signature, e.g. def f(completions, {unknown[0]}=..., **kwargs)")
+    return None
+
+
+def factory_problem(factory: Any, params: Mapping[str, Any]) -> str | None:
+    """Why ``factory(**params)`` cannot be called, in words (naming the missing or unknown
+    parameter), or None."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):  # no signature to read: let the call decide
+        return None
+    try:
+        sig.bind(**params)
+    except TypeError as e:  # "missing a required argument: 'limit'", "got an unexpected keyword argument 'x'"
+        return f"cannot be made with parameters {dict(params)!r}: {e}"
+    return None
+
+
 def _params(fn: RewardFn) -> tuple[tuple[str, ...], bool, frozenset[str]] | None:
     try:
         return _cached_params(fn)
@@ -286,93 +349,3 @@ def _content_text(content: Any) -> str:
     return str(content)
 
 
-# -- composition ---------------------------------------------------------------------------------
-@dataclass
-class RewardOutput:
-    """What a :class:`RewardSet` gives: weighted totals and each plugin's unweighted values."""
-
-    total: list[float]
-    components: dict[str, list[float | None]]
-
-    def metrics(self) -> dict[str, float]:
-        """``reward/<name>/mean`` over the samples each plugin applied to (weight 0 included)."""
-        out = {}
-        for name, values in self.components.items():
-            given = [v for v in values if v is not None]
-            if given:
-                out[f"reward/{name}/mean"] = math.fsum(given) / len(given)
-        return out
-
-
-class RewardSet:
-    """Weighted composition of reward plugins.
-
-    ``specs``: ``{spec: weight}``, or a sequence of specs (weight 1.0 each) or ``(spec, weight)``
-    pairs; a spec is anything :func:`get_reward` takes. Weights may be negative (penalties).
-
-    ``total[i]`` is the sum of ``weight * value`` over the plugins whose value for sample ``i`` is
-    not None: TRL's ``nansum``, so a plugin that does not apply to a sample neither adds nor
-    removes anything. A sample no weighted plugin applies to gets 0.0 and a logged warning, as in
-    TRL. Weight-0 plugins are computed, validated and returned in ``components`` (to log as
-    ``reward/<name>/mean``) but never count, as verifiers does for metrics.
-    """
-
-    def __init__(self, specs: Mapping[str | RewardFn, float] | Sequence[Any] | str | RewardFn):
-        self.fns: list[RewardFn] = []
-        self.weights: list[float] = []
-        self.names: list[str] = []
-        for spec, weight in _pairs(specs):
-            if isinstance(weight, bool) or not isinstance(weight, numbers.Real) or not math.isfinite(weight):
-                raise UserError(f"reward weight for {spec!r} must be a finite number, got {weight!r}")
-            fn = get_reward(spec)
-            self.fns.append(fn)
-            self.weights.append(float(weight))
-            self.names.append(name_of(fn, spec))
-        if not any(self.weights):
-            raise UserError("a RewardSet needs at least one reward plugin with a nonzero weight, e.g. {'exact_match': 1.0}")
-        twice = sorted({n for n in self.names if self.names.count(n) > 1})
-        if twice:
-            raise UserError(f"reward(s) {', '.join(map(repr, twice))} listed twice in one RewardSet; list each once with one weight")
-
-    def __repr__(self) -> str:
-        return f"RewardSet({dict(zip(self.names, self.weights))})"
-
-    def check_fields(self, fields: Sequence[str]) -> None:
-        """Raise a RewardError now if a plugin cannot be called with these batch fields, so a
-        signature problem is found before a model loads, not after the episodes ran."""
-        given = {name: [] for name in fields}
-        for name, fn in zip(self.names, self.fns):
-            problem = _signature_problem(fn, given)
-            if problem:
-                raise RewardError(f"reward {name!r} {problem}")
-
-    def __call__(self, completions: Sequence[Any], **fields: Any) -> RewardOutput:
-        completions = list(completions)
-        components = {name: _call(fn, name, completions, fields) for name, fn in zip(self.names, self.fns)}
-        return RewardOutput(self._totals(components, len(completions)), components)
-
-    def _totals(self, components: dict[str, list[float | None]], n: int) -> list[float]:
-        """Weighted sums over the values that are not None (TRL's nansum)."""
-        totals, unscored = [], []
-        for i in range(n):
-            counted = [w * v[i] for w, v in zip(self.weights, components.values()) if w and v[i] is not None]
-            if not counted:
-                unscored.append(i)
-            totals.append(math.fsum(counted))
-        if unscored:
-            weighted = [name for name, w in zip(self.names, self.weights) if w]
-            log.warning(
-                "no reward with a nonzero weight applies to %d of %d samples (first: sample %d; every one of "
-                "%s returned None for it); they get 0.0", len(unscored), n, unscored[0], weighted,
-            )
-        return totals
-
-
-def _pairs(specs: Any) -> list[tuple[Any, Any]]:
-    if isinstance(specs, str) or callable(specs):
-        return [(specs, 1.0)]
-    if isinstance(specs, Mapping):
-        return list(specs.items())
-    if isinstance(specs, Sequence):
-        return [s if isinstance(s, tuple) and len(s) == 2 else (s, 1.0) for s in specs]
-    raise UserError(f"rewards must be a mapping {{name: weight}} or a list of names, got {type(specs).__name__}")

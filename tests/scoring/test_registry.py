@@ -295,7 +295,7 @@ def test_none_components_are_skipped_in_the_total():
 
 def test_a_sample_no_weighted_reward_applies_to_gets_zero_and_a_warning(caplog):
     rs = RewardSet({"exact_match": 1.0, "tests.scoring.test_registry:length_reward": 0.0})
-    with caplog.at_level(logging.WARNING, logger="memrl.scoring.registry"):
+    with caplog.at_level(logging.WARNING, logger="memrl.scoring.compose"):
         out = rs(["a", "b"], answer=["a", None])
     assert out.total == [1.0, 0.0]
     assert "applies to 1 of 2 samples (first: sample 1; every one of ['exact_match'] returned None" in caplog.text
