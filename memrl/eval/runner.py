@@ -79,16 +79,9 @@ def run_policy(
 
 def score_trajectories(trajectories: list[Trajectory], rewards: Any = None) -> None:
     """Set ``reward`` (and per-plugin ``rewards``) as ``MemoryGRPOTrainer._score`` does."""
-    if rewards is None or not trajectories:
-        for t in trajectories:
-            t.reward = t.env_reward
-        return
-    fields: dict[str, list[Any]] = {k: [t.task.get(k) for t in trajectories] for k in trajectories[0].task}
-    fields.update(outcome=[t.outcome for t in trajectories], env_reward=[t.env_reward for t in trajectories])
-    out = rewards([t.final_text for t in trajectories], **fields)
-    for i, t in enumerate(trajectories):
-        t.reward = out.total[i]
-        t.rewards = {name: values[i] for name, values in out.components.items()}
+    from memrl.scoring import score_trajectories as score
+
+    score(trajectories, rewards)
 
 
 def resolve_baselines(env_id: str, env_kwargs: Mapping[str, Any], baselines: str | Sequence[str]) -> list[str]:
@@ -164,6 +157,9 @@ def evaluate(
         from memrl.scoring import RewardSet
 
         rewards = RewardSet(dict(reward_plugins))
+        for env_tasks in tasks.values():  # a missing task column fails now, not after the episodes
+            if env_tasks:
+                rewards.check_fields(list(env_tasks[0]))
     run_kwargs = dict(env_kwargs=kwargs, max_new_tokens=max_new_tokens, max_context_tokens=max_context_tokens,
                       max_turns=max_turns, temperature=temperature, seed=seed, batch_size=batch_size, rewards=rewards)
     jobs = [(name, "agent", [(e, "agent") for e in env_ids]) for name in policies]

@@ -221,7 +221,8 @@ class RolloutEngine:
     def _start(self, env: Any, group: int, sample: int, task: dict[str, Any] | None, seed: int) -> _Episode:
         messages, info = env.reset(seed=seed, options={"task": task} if task is not None else None)
         task = dict(env.task)
-        traj = Trajectory(task_id=str(task.get("id", f"task-{group}")), group=group, sample=sample, task=task)
+        traj = Trajectory(task_id=str(task.get("id", f"task-{group}")), group=group, sample=sample, task=task,
+                          final_prompt=list(messages))
         rendered = self.chat.render(messages)
         traj.segments.append(Segment(list(self.chat.encode_prompt(rendered))))
         max_turns = min(env.max_turns, self.limits.max_turns or env.max_turns)
@@ -269,7 +270,7 @@ class RolloutEngine:
         text = self.chat.decode(ids, skip_special=True)
         messages, reward, terminated, truncated, info = e.env.step(text)
         e.traj.env_reward += reward
-        e.traj.final_text = text
+        e.traj.final_text, e.traj.final_prompt, e.traj.final_ids = text, list(e.messages), list(ids)
         if terminated or truncated:
             self._log_turn(e, text, messages, info["context"], reward, info)
             reason = e.env.outcome.get("truncated", "turn_limit") if truncated else None
@@ -319,6 +320,8 @@ class RolloutEngine:
             # penalty and components) scores this one too, so no reward plugin finds it unscored.
             traj.env_reward += float(env.cut(reason) or 0.0)
         traj.outcome = dict(getattr(env, "outcome", {}) or {})
+        memory = getattr(env, "memory", None)
+        traj.final_memory = memory.snapshot() if memory is not None else []
         traj.reward = traj.env_reward
         policy = sum(s.policy_tokens for s in traj.segments)
         shown = sum(len(s) for s in traj.segments) - policy

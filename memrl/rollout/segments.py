@@ -66,6 +66,11 @@ class Trajectory:
     metrics: dict[str, Any] = field(default_factory=dict)
     turns: list[dict[str, Any]] = field(default_factory=list)  # for inspection
     final_text: str = ""  # the model's last reply
+    # What reward plugins see besides final_text (memrl.scoring.batch): the messages that reply
+    # answered, its token ids as sampled, and the long-term memory when the episode ended.
+    final_prompt: list[dict[str, Any]] = field(default_factory=list)
+    final_ids: list[int] = field(default_factory=list)
+    final_memory: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def truncated(self) -> str | None:

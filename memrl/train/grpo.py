@@ -94,6 +94,8 @@ class MemoryGRPOTrainer(GRPOTrainer):
             from memrl.scoring import RewardSet
 
             rewards = RewardSet(args.reward_plugins)
+            if train_tasks:  # a missing task column fails now, not after the first episodes
+                rewards.check_fields(list(train_tasks[0]))
         self.rewards = rewards  # None: the environment's own reward
         super().__init__(
             model=model,
@@ -145,17 +147,11 @@ class MemoryGRPOTrainer(GRPOTrainer):
     # -- REWARD ------------------------------------------------------------------------------------
     def _score(self, trajectories: list[Trajectory]) -> list[float]:
         """Total reward per trajectory: the env's own, or the configured plugins (validated)."""
-        if self.rewards is None:
-            for t in trajectories:
-                t.reward = t.env_reward
-            return [t.reward for t in trajectories]
-        fields: dict[str, list[Any]] = {k: [t.task.get(k) for t in trajectories] for k in trajectories[0].task}
-        fields.update(outcome=[t.outcome for t in trajectories], env_reward=[t.env_reward for t in trajectories])
-        out = self.rewards([t.final_text for t in trajectories], **fields)
-        for i, t in enumerate(trajectories):
-            t.reward = out.total[i]
-            t.rewards = {name: values[i] for name, values in out.components.items()}
-        return out.total
+        from memrl.scoring import score_trajectories
+
+        # TRL's batch (prompts, conversational completions, completion_ids, task columns) + the episode.
+        score_trajectories(trajectories, self.rewards, trainer_state=self.state)
+        return [t.reward for t in trajectories]
 
     # -- ADVANTAGE -------------------------------------------------------------------------------
     def _advantages(self, trajectories: list[Trajectory], rewards: list[float]) -> list[float]:
