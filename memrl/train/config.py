@@ -47,6 +47,7 @@ class MemRLConfig(GRPOConfig):
     segments_per_group: int | None = field(default=None, metadata={"help": "DCPO (MemAct): train on this many segments sampled per group of num_generations trajectories (all when fewer), after advantages are computed over the unique trajectories; default: every segment. GRPO family only; groups are sampled per process, so keep per_device_train_batch_size a multiple of num_generations."})
     loss_aggregation: str = field(default="token", metadata={"help": "token: a token mean over the batch (with loss_type dapo); trajectory: every trajectory weighs the same, whatever its length or number of segments."})
     update_tokens_per_forward: int = field(default=2048, metadata={"help": "Padded tokens per forward + backward in the update: rows are sorted by length and cut into micro-batches of about this many tokens (each padded only to its own longest row), which bounds activation memory; larger is faster on big machines."})
+    logits_chunk_tokens: int = field(default=256, metadata={"help": "Positions whose full-vocabulary logits exist at once when the update and the SFT warm start compute log-probs, entropies and the loss (only on trained tokens; 256 x a 49k vocabulary = 50 MB of float32); lower saves memory, 0 computes every completion position's logits at once."})
     sampling_correction: bool = field(default=True, metadata={"help": "Weight each token's advantage by the truncated importance ratio min(p_train / p_sample, sampling_correction_cap): corrects for the rollout sampling under other numerics (bf16, KV cache, vLLM) than the update. The gap is logged either way (rollout/logp_mismatch_mean)."})
     sampling_correction_cap: float = field(default=3.0, metadata={"help": "Upper bound of the sampling-correction ratio (TRL's vllm_importance_sampling_clip_max)."})
     # -- PPO -------------------------------------------------------------------------------------
@@ -103,6 +104,7 @@ class MemRLConfig(GRPOConfig):
             (self.segments_per_group is None or self.segments_per_group >= 1, f"segments_per_group ({self.segments_per_group}) must be at least 1, or unset to train on every segment"),
             (self.segments_per_group is None or self.algorithm == "grpo", f"segments_per_group needs algorithm 'grpo' (got {self.algorithm!r}): PPO's GAE runs over every segment of a trajectory in order"),
             (self.update_tokens_per_forward >= 1, f"update_tokens_per_forward ({self.update_tokens_per_forward}) must be at least 1"),
+            (self.logits_chunk_tokens >= 0, f"logits_chunk_tokens ({self.logits_chunk_tokens}) must be >= 0 (0 = unchunked)"),
             (self.sampling_correction_cap >= 1.0, f"sampling_correction_cap ({self.sampling_correction_cap}) must be at least 1"),
             (self.num_generations >= 2, f"num_generations ({self.num_generations}) must be at least 2: a group of one has no baseline"),
             (self.max_new_tokens_per_turn >= 1, f"max_new_tokens_per_turn ({self.max_new_tokens_per_turn}) must be at least 1"),
