@@ -28,7 +28,7 @@ from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_bac
 from memrl.rollout.segments import Trajectory
 from memrl.rollout.summary import summarize
 from memrl.models.precision import bf16_lora
-from memrl.train import microbatch
+from memrl.train import chunked, microbatch
 from memrl.train.advantages import group_advantages
 from memrl.train.batch import Row, collate, pad_rows, round_up, rows_from_trajectories, trajectory_weights
 from memrl.train.config import MemRLConfig
@@ -238,15 +238,22 @@ class MemoryGRPOTrainer(GRPOTrainer):
         return old, ref
 
     def _batch_logps(self, model: Any, batch: dict[str, Any]) -> torch.Tensor:
-        """Per-token log-probs of a whole batch, in the update's length-sorted micro-batches."""
+        """Per-token log-probs of a whole batch, in the update's length-sorted micro-batches, on
+        the policy tokens only (the loss reads no other; 0 elsewhere)."""
         parts = []
         for rows, p_w, c_w in microbatch.plan(batch, self.args.update_tokens_per_forward):
             chunk = microbatch.take(batch, rows, p_w, c_w)
             ids = torch.cat([chunk["prompt_ids"], chunk["completion_ids"]], dim=1)
             attention = torch.cat([chunk["prompt_mask"], chunk["completion_mask"]], dim=1)
-            logps, _, _ = self._get_per_token_logps_and_entropies(model, ids, attention, c_w)
+            logps, _ = self._completion_logps(model, ids, attention, c_w, self._trained_mask(chunk))
             parts.append((rows, logps))
         return microbatch.scatter(parts, batch["prompt_ids"].size(0), batch["completion_ids"].size(1))
+
+    @staticmethod
+    def _trained_mask(batch: dict[str, Any]) -> torch.Tensor:
+        """The completion positions the loss trains on: real tokens that are the policy's."""
+        mask = batch["completion_mask"]
+        return mask * batch["tool_mask"] if "tool_mask" in batch else mask
 
     # -- UPDATE ------------------------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -325,27 +332,47 @@ class MemoryGRPOTrainer(GRPOTrainer):
         compute_aux_loss=False, **kwargs,
     ):
         if input_ids.device.type != "cpu" or compute_aux_loss or any(v is not None for v in kwargs.values()):
+            # On GPU TRL's fused LM head already scores only the labelled positions, in tiles.
             return super()._get_per_token_logps_and_entropies(
                 model, input_ids, attention_mask, logits_to_keep, batch_size, compute_entropy, compute_aux_loss, **kwargs
             )
-        # On CPU TRL's fused kernel scores every position, prompt included; segments have long
-        # prompts and short completions, so score only the completion (15x faster here).
+        # On CPU TRL's fused kernel scores every position, prompt included, in 4,096-token tiles;
+        # segments have long prompts and short completions, so score only the trained tokens.
+        scored = attention_mask[:, -logits_to_keep:]
+        if self._loss_chunk is not None:  # inside compute_loss: the micro-batch TRL's loss reads
+            scored = self._trained_mask(self._loss_chunk)
         size = batch_size or input_ids.size(0)
         logps, entropies = [], []
         for start in range(0, input_ids.size(0), size):
-            ids, att = input_ids[start : start + size], attention_mask[start : start + size]
-            with bf16_lora(self.accelerator.unwrap_model(model)):
-                logits = model(input_ids=ids, attention_mask=att, logits_to_keep=logits_to_keep + 1, use_cache=False).logits
-            logits = logits[:, :-1, :].float() / self.temperature
-            logps.append(selective_log_softmax(logits, ids[:, -logits_to_keep:]))
-            if compute_entropy:
-                # Entropy is a metric (and TRL's entropy mask), never differentiated: no graph.
-                with torch.no_grad():
-                    entropies.append(entropy_from_logits(logits))
+            rows = slice(start, start + size)
+            lp, ent = self._completion_logps(model, input_ids[rows], attention_mask[rows], logits_to_keep, scored[rows])
+            logps.append(lp)
+            entropies.append(ent)
         logps_all = torch.cat(logps)
         if self._loss_chunk is not None and torch.is_grad_enabled():
             self._correct_sampling(logps_all, self._loss_chunk)  # before TRL's loss reads the advantages
         return logps_all, (torch.cat(entropies) if compute_entropy else None), None
+
+    def _completion_logps(self, model, ids, attention, keep: int, scored: torch.Tensor, **forward_kwargs):
+        """Log-probs (differentiable) and entropies (a metric: no graph) of the last ``keep``
+        tokens of ``ids``, on the ``scored`` positions only (0 elsewhere), with the full-vocabulary
+        logits of ``logits_chunk_tokens`` positions at a time (``memrl.train.chunked``)."""
+        unwrapped = self.accelerator.unwrap_model(model)
+        head = chunked.plain_head(unwrapped) if self.args.logits_chunk_tokens > 0 else None
+        targets = ids[:, -keep:]
+        kwargs = dict(input_ids=ids, attention_mask=attention, logits_to_keep=keep + 1, use_cache=False, **forward_kwargs)
+        with bf16_lora(unwrapped):
+            if head is None:  # chunking off, or logits that are not just head(hidden): all at once
+                logits = model(**kwargs).logits[:, :-1, :].float() / self.temperature
+                # The entropy is a metric unless TRL's entropy bonus is on: no graph for it then.
+                with torch.set_grad_enabled(torch.is_grad_enabled() and self._entropy_bonus_enabled):
+                    entropies = entropy_from_logits(logits)
+                return selective_log_softmax(logits, targets), entropies
+            with chunked.head_off(head):
+                hidden = model(**kwargs).logits[:, :-1, :]
+            logps, entropies, _ = chunked.token_logps(hidden, head, targets, scored, temperature=self.temperature,
+                                                      chunk=self.args.logits_chunk_tokens)
+        return logps, entropies
 
     # -- CHECKPOINT ------------------------------------------------------------------------------
     def _save_checkpoint(self, model: Any, trial: Any) -> None:

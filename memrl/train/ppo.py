@@ -16,9 +16,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
-from trl.trainer.utils import entropy_from_logits, selective_log_softmax
 
-from memrl.models.precision import bf16_lora
 from memrl.train import microbatch
 from memrl.train.advantages import gae
 from memrl.train.grpo import MemoryGRPOTrainer
@@ -55,27 +53,28 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
         return self.accelerator.unwrap_model(self.model).v_head
 
     # -- forward: logps, entropies and values in one pass -----------------------------------------
-    def _forward(self, model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _forward(self, model: Any, batch: dict[str, torch.Tensor], scored: torch.Tensor | None = None,
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Log-probs and entropies on the ``scored`` positions (default: the trained ones; 0
+        elsewhere) and the values of every completion position, from one forward."""
         ids = torch.cat([batch["prompt_ids"], batch["completion_ids"]], dim=1)
         attention = torch.cat([batch["prompt_mask"], batch["completion_mask"]], dim=1)
         keep = batch["completion_ids"].size(1)
-        with bf16_lora(self.accelerator.unwrap_model(model)):
-            out = model(input_ids=ids, attention_mask=attention, output_hidden_states=True, use_cache=False, logits_to_keep=keep + 1)
-        logits = out.logits[:, :-1, :].float() / self.temperature
-        logps = selective_log_softmax(logits, batch["completion_ids"])
+        scored = self._trained_mask(batch) if scored is None else scored
+        logps, entropies = self._completion_logps(model, ids, attention, keep, scored, output_hidden_states=True)
         values = self.accelerator.unwrap_model(model).value_preds[:, -keep - 1 : -1].float()
-        with torch.no_grad():  # a metric, never differentiated
-            entropies = entropy_from_logits(logits)
         if self._loss_chunk is not None and torch.is_grad_enabled():
             self._correct_sampling(logps, self._loss_chunk)  # before the loss reads the advantages
-        return logps, entropies, values
+        return logps, entropies.detach(), values
 
     def _batch_values(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Value predictions for a whole batch, in the update's length-sorted micro-batches."""
+        """Value predictions for a whole batch, in the update's length-sorted micro-batches (no
+        position is scored: the values need no logits)."""
         parts = []
         with torch.no_grad():
             for rows, p_w, c_w in microbatch.plan(batch, self.args.update_tokens_per_forward):
-                _, _, values = self._forward(self.model, microbatch.take(batch, rows, p_w, c_w))
+                chunk = microbatch.take(batch, rows, p_w, c_w)
+                _, _, values = self._forward(self.model, chunk, scored=torch.zeros_like(chunk["completion_mask"]))
                 parts.append((rows, values))
         return microbatch.scatter(parts, batch["prompt_ids"].size(0), batch["completion_ids"].size(1))
 
