@@ -89,3 +89,26 @@ def test_eval_checks_plugins_against_the_tasks_before_playing(tokenizer, tasks):
     with pytest.raises(UserError, match=r"reward 'mentions_city' needs 'city': not a task column"):
         evaluate({"base": backend}, [ENV], tasks={ENV: no_city}, baselines="none", reward_plugins=PLUGINS)
     assert played == []
+
+
+def first_word_is_an_operation(prompts, completions, **kwargs):
+    """A plugin in TRL's conversational shape, as the README writes them: 1 if the final reply
+    starts with a memory operation word."""
+    return [float(c[-1]["content"].split()[:1] in (["add"], ["update"], ["delete"], ["skip"])) for c in completions]
+
+
+def test_readme_plugins_train_one_grpo_step(tmp_path):
+    """One real GRPO step of the tiny model (the toy task) scored only by plugins."""
+    import json
+
+    from tests.train.test_learning import toy_trainer
+
+    readme_plugins()
+    plugins = {"tests.scoring.test_episodes:first_word_is_an_operation": 1.0,
+               "readme_rewards:memory_budget": {"weight": 0.5, "limit": 0}}
+    trainer, _ = toy_trainer(tmp_path, steps=1, tasks=16, reward_plugins=plugins)
+    trainer.train()
+    logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    row = next(r for r in logged if "reward/first_word_is_an_operation/mean" in r)
+    assert row["reward/memory_budget/mean"] == 0.0  # the toy task stores nothing
+    assert 0.0 <= row["reward/first_word_is_an_operation/mean"] <= 1.0
