@@ -22,12 +22,20 @@ composite (task, context, memory terms, 1/3 each, plus penalties); each term is 
 AgeMem's three-stage progressive strategy is this episode structure: each trajectory builds
 long-term memory (stage 1), then manages a reset, noisy and budgeted context (stage 2), then
 reasons with both (stage 3), and one advantage trains all three.
+
+`--curriculum` adds the progressive schedule across the run: the steps are split evenly between
+three kinds of task, easiest first and never shuffled (`curriculum_stages` below): store and
+recall (half the facts, no distractors, no corrections), then the full facts with the
+distractors (the context budget starts to bind), then the configured task (corrections too).
 """
 
 from __future__ import annotations
 
 import sys
 
+from typing import Any
+
+from memrl.errors import UserError
 from memrl.train.recipe import CPU_COMMON, run_recipe
 
 CPU_DEFAULTS = dict(
@@ -51,5 +59,23 @@ CPU_DEFAULTS = dict(
     save_steps=2,
 )
 
+
+def curriculum_stages(config: Any) -> list[dict[str, Any]]:
+    """The difficulty knobs (``memrl.data.worlds.Knobs``) of each curriculum stage, easiest first;
+    a stage the configured task makes identical to the next one is dropped."""
+    from memrl.data.worlds import Knobs
+
+    kwargs = config.env_kwargs
+    if kwargs.get("source", "synthetic") not in ("synthetic", "generated"):
+        raise UserError(f"--curriculum needs generated AgeMem tasks (source synthetic), not source {kwargs['source']!r}")
+    top = Knobs(**{k: kwargs[k] for k in ("facts", "hops", "distractors", "updates") if k in kwargs})
+    stages = [
+        dict(facts=max(top.hops, top.facts // 2), hops=top.hops, distractors=0, updates=0),  # store and recall
+        dict(facts=top.facts, hops=top.hops, distractors=top.distractors, updates=0),  # + a noisy, budgeted context
+        dict(facts=top.facts, hops=top.hops, distractors=top.distractors, updates=top.updates),  # + corrections
+    ]
+    return [s for i, s in enumerate(stages) if i + 1 == len(stages) or s != stages[i + 1]]
+
+
 if __name__ == "__main__":
-    sys.exit(run_recipe("recipes/agemem.py", CPU_DEFAULTS))
+    sys.exit(run_recipe("recipes/agemem.py", CPU_DEFAULTS, curriculum=curriculum_stages))

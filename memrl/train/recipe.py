@@ -22,6 +22,7 @@ from memrl import checks
 from memrl.errors import UserError
 from memrl.train import resume as checkpoints
 from memrl.train.config import MemRLConfig
+from memrl.train.curriculum import Stages, ordered_train_tasks
 from memrl.train.run import build_trainer, parse_config, shut_down
 from memrl.train.validation import held_out_tasks
 
@@ -41,19 +42,21 @@ Prepare = Callable[[MemRLConfig], "tuple[Any, Any] | None"]
 
 
 def run_recipe(name: str, defaults: dict[str, Any], argv: Sequence[str] | None = None, *,
-               prepare: Prepare | None = None, eval_episodes: int = 100) -> int:
+               prepare: Prepare | None = None, eval_episodes: int = 100, curriculum: Stages | None = None) -> int:
     """Train with ``defaults`` under the user's YAML/flags; exit code 2 with one line on bad input.
 
     Every setting is checked before a model loads (:func:`preflight`); ``--resume_from_checkpoint
-    true`` continues the newest complete checkpoint (:mod:`memrl.train.resume`).
+    true`` continues the newest complete checkpoint (:mod:`memrl.train.resume`). ``curriculum``
+    names the recipe's stages for ``--curriculum`` (:mod:`memrl.train.curriculum`).
     """
     try:
         config = parse_config(argv, defaults=defaults)
         resume = preflight(config)
+        train_tasks = ordered_train_tasks(config, curriculum, name)
         model = tokenizer = None
         if prepare is not None:
             model, tokenizer = prepare(config) or (None, None)
-        trainer = build_trainer(config, model=model, tokenizer=tokenizer, warm_start=not resume)
+        trainer = build_trainer(config, model=model, tokenizer=tokenizer, warm_start=not resume, train_tasks=train_tasks)
         trainer.train(resume_from_checkpoint=resume)
     except UserError as e:
         print(f"{name}: error: {e}", file=sys.stderr)
