@@ -76,6 +76,7 @@ class HeldOutEval(TrainerCallback):
         env = trainer.env_factory()
         self.metric, self.env_name = score_name(env), getattr(trainer.args, "env_id", type(env).__name__)
         env.close()
+        self.model_name = model_name(trainer)
 
     # -- when -------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, **kwargs):
@@ -159,7 +160,7 @@ class HeldOutEval(TrainerCallback):
             "eval/time_s": wall_s,
             # What the numbers are, on every row (a log cut short still names its curve).
             "eval/metric": self.metric, "eval/split": self.trainer.args.eval_split, "eval/env": self.env_name,
-            "eval/model": str(self.trainer.args.model_name_or_path or "embedded"),
+            "eval/model": self.model_name,
         }
         row.update(per_episode_counts(records))
         return row
@@ -172,6 +173,13 @@ class HeldOutEval(TrainerCallback):
         print(f"held-out {row['eval/metric']} at step {row['step']}: {row['eval/score']:.3f} "
               f"[{row['eval/score_ci_low']:.3f}, {row['eval/score_ci_high']:.3f}] on {row['eval/episodes']} "
               f"{row['eval/split']} tasks (greedy)", flush=True)
+
+
+def model_name(trainer: Any) -> str:
+    """The policy's base model as it was loaded (a hub id or a folder), whatever config names it."""
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    name = getattr(getattr(model, "config", None), "name_or_path", None)
+    return str(name or getattr(trainer.args, "model_name_or_path", None) or "unnamed model")
 
 
 def per_episode_counts(records: list[dict[str, Any]]) -> dict[str, float]:
