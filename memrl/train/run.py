@@ -78,11 +78,14 @@ def build_trainer(
     start (``config.sft_warm_start_episodes``; skipped with ``warm_start=False``, e.g. on resume,
     where the checkpoint's adapter already holds it)."""
     from memrl.models import load_model_and_tokenizer
+    from memrl.models.threads import use_all_cores
     from memrl.train.grpo import MemoryGRPOTrainer
     from memrl.train.ppo import MemoryPPOTrainer
     from memrl.train.validation import add_held_out_eval, held_out_tasks
 
     refuse_sharding_without_gpus()
+    if (line := use_all_cores()) is not None:
+        print(line, file=sys.stderr)
     held_out = held_out_tasks(config, env_factory)  # checked before the model loads
     if model is None:
         model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, dtype=config.model_dtype)
