@@ -9,6 +9,7 @@ import json
 import pytest
 
 from memrl.errors import UserError
+from memrl.eval.plots import learning_curve_figure, read_training_log
 from memrl.train import MemRLConfig
 from memrl.train.recipe import run_recipe
 from memrl.train.validation import held_out_tasks
@@ -43,6 +44,10 @@ def test_two_steps_with_eval_every_1_log_steps_0_1_2_and_leave_training_as_it_wa
     assert len(train_rows) == 2 and not any(k.startswith("eval/") for r in train_rows for k in r)
     assert trainer.model.training  # back in train mode after the last evaluation
     assert cleared  # the backend's prefix cache was dropped after evaluating
+    # memrl eval --training-log draws them: the RL panel, then the held-out one.
+    fig = learning_curve_figure(read_training_log(tmp_path / "log.jsonl"))
+    assert "held-out score · N = 2 test tasks" in fig.axes[1].get_title()
+    assert list(fig.axes[1].get_lines()[0].get_xdata()) == [0, 1, 2]
 
 
 def test_the_evaluation_plays_the_current_lora_weights(tmp_path):
