@@ -21,3 +21,13 @@ def test_agemem_curriculum_plays_easy_tasks_first_and_logs_a_held_out_curve(tmp_
     assert sizes == sorted(sizes) and len(set(sizes)) == 3, sizes
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if r.get("phase") == "eval"] == [0, 1, 2, 3]
+
+
+@pytest.mark.slow
+def test_two_processes_share_the_held_out_tasks_and_log_each_evaluation_once(tmp_path):
+    # 3 tasks over 2 ranks: an uneven share, gathered on rank 0 in task order.
+    run_recipe("agemem.py", tmp_path, "--sft_warm_start_episodes", "0", "--eval_every", "2", "--eval_tasks", "3",
+               processes=2)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r.get("phase") == "eval"]
+    assert [r["step"] for r in evals] == [0, 2] and all(r["eval/episodes"] == 3 for r in evals)
