@@ -72,7 +72,7 @@ class AgeMemEnv(MemoryEnv):
     Observation:
         Chat messages: system (instructions + tool schemas), the stage's user messages (with
         ``[id]`` prefixes), assistant turns and tool results.
-    Reward:
+    Rewards:
         ``w_task * R_task + w_context * R_context + w_memory * R_memory + penalties`` at the end
         (weights 1/3 each by default). R_task: F1 (or EM) of the answer. R_context: half for
         keeping stage 2 within the budget, a quarter for the share of notes removed, a quarter
@@ -149,7 +149,7 @@ class AgeMemEnv(MemoryEnv):
 
     # -- stages ----------------------------------------------------------------------------------
     def begin(self, task: dict[str, Any]) -> None:
-        self.stage, self.stage_turns, self.overflowed, self.force_rewrite = 1, 0, False, False
+        self.stage, self.stage_turns, self.overflowed = 1, 0, False
         self.retrieved: list[str] = []
         self.removed_notes = 0
         for text in task["facts"] + task["notes"]:
@@ -179,7 +179,8 @@ class AgeMemEnv(MemoryEnv):
         return False
 
     def _next_stage(self) -> None:
-        self.stage, self.stage_turns, self.force_rewrite = self.stage + 1, 0, True
+        # start_stage below clears the context: every stage change is a new training segment.
+        self.stage, self.stage_turns = self.stage + 1, 0
         system = ("system", self.system_prompt(INSTRUCTIONS))
         if self.stage == 2:
             self.start_stage(system, ("user", STAGE_HINTS[2].format(budget=self.context_budget)))
@@ -216,26 +217,10 @@ class AgeMemEnv(MemoryEnv):
         """The stage-2 notes still in context (a summary counts as one): what the budget covers."""
         return [m for m in self.context.messages if not m.pinned and m.role == "user"]
 
-    def _extends(self, messages, text) -> bool:
-        if self.force_rewrite:  # every stage change is a new segment, even where it could append
-            self.force_rewrite = False
-            return False
-        return super()._extends(messages, text)
-
     # -- reward ----------------------------------------------------------------------------------
-    def step(self, text: str):
-        messages, reward, terminated, truncated, info = super().step(text)
-        if truncated and not terminated:  # the turn limit: scored here, with AgeMem's penalty
-            reward = self._score(None, truncated=True)
-            info["outcome"] = dict(self.outcome)
-        return messages, reward, terminated, truncated, info
-
-    def cut(self, reason: str) -> float:
-        """The rollout engine ended the episode at a token limit: scored as a turn limit (no answer, -1)."""
-        self.done = True
-        reward = self._score(None, truncated=True)
-        self.outcome["truncated"] = reason
-        return reward
+    def truncation_reward(self, reason: str) -> float:
+        """The turn limit, or a token limit the rollout engine hit: scored unanswered, with the -1 penalty."""
+        return self._score(None, truncated=True)
 
     def finish(self, answer: str) -> float:
         # An answer before the question ends the episode as a wrong answer (R_task = 0), but an
@@ -285,11 +270,11 @@ class AgeMemEnv(MemoryEnv):
         relevance = len(relevant) / len(self.retrieved) if self.retrieved else 0.0
         return 0.5 * support + 0.25 * no_stale + 0.25 * relevance
 
-    def _heuristic_write(self, sentence: str) -> None:
+    def heuristic_fact(self, sentence: str) -> str:
         # Mem0's rule on this world: an update is stored as the fact it makes true, replacing
         # the entry on the same subject and attribute.
         parsed = canonical(sentence)
-        super()._heuristic_write(parsed[1] if parsed else sentence)
+        return parsed[1] if parsed else sentence
 
     def fact_key(self, sentence: str) -> str:
         parsed = canonical(sentence)

@@ -63,7 +63,7 @@ class FactRecallEnv(MemoryEnv):
     Observation:
         Chat messages: system (instructions + tool schemas), user (facts, then the question),
         assistant turns and tool results.
-    Reward:
+    Rewards:
         Exact match of the answer (SQuAD normalization) by default, token F1 with
         ``metric="f1"``; 0 when the episode ends without an answer.
     Episode end:

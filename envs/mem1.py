@@ -36,7 +36,7 @@ class MEM1Env(MultiObjectiveQAEnv):
     Observation:
         Chat messages: system (instructions), user (the questions), the model's previous reply,
         and a user message ``<information>...</information>`` with the search hits or a format error.
-    Reward:
+    Rewards:
         MEM1's sum over objectives of exact match of the i-th ``;``-separated answer (0..N);
         ``outcome["score"]`` is the fraction (0..1), ``outcome["per_objective"]`` each EM.
     Episode end:
@@ -100,9 +100,9 @@ class MEM1Env(MultiObjectiveQAEnv):
         fresh.ops["consolidate"] += 1
         self.context = fresh
 
-    def _extends(self, messages: list[dict[str, str]], text: str) -> bool:
+    def may_append(self) -> bool:
         # After the first turn the rebuilt context happens to extend what the model saw
         # ([task] -> [task, reply, observation]); MEM1 still trains one segment per turn, so every
         # turn is a rewrite unless the whole history is kept (full_context).
-        return self.memory_mode == "full_context" and super()._extends(messages, text)
+        return self.memory_mode == "full_context"
 

@@ -47,7 +47,7 @@ class MemActEnv(MultiObjectiveQAEnv):
         Chat messages. Every non-assistant message starts with ``[id]``; a tool result names the
         id of the reply that called it (the model's own replies are shown as written, so that the
         chat template stays prefix-preserving and turns append).
-    Reward:
+    Rewards:
         The sum over objectives of exact match of the i-th ``;``-separated answer after
         ``FINAL_ANSWER:`` (0..N); ``outcome["score"]`` is the fraction (0..1).
     Episode end:
@@ -75,28 +75,21 @@ class MemActEnv(MultiObjectiveQAEnv):
         super().__init__(**kwargs)
         self._all_specs = dict(self.tool_specs)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        self.prune_hidden = "prune_context" in self._all_specs and _coin(seed) < self.hide_prune_fraction
-        self.tool_specs = {n: s for n, s in self._all_specs.items() if not (self.prune_hidden and n == "prune_context")}
-        _, info = super().reset(seed=seed, options=options)
-        return self.shown(), info
-
-    def step(self, text: str):
-        _, reward, terminated, truncated, info = super().step(text)
-        return self.shown(), reward, terminated, truncated, info
-
     def begin(self, task: dict[str, Any]) -> None:
+        # Which episodes hide the prune tool is decided by the reset seed, before the prompt is written.
+        self.prune_hidden = "prune_context" in self._all_specs and _coin(self.seed) < self.hide_prune_fraction
+        self.tool_specs = {n: s for n, s in self._all_specs.items() if not (self.prune_hidden and n == "prune_context")}
         self.begin_task(task)
         self.outcome["prune_hidden"] = self.prune_hidden
         instructions = INSTRUCTIONS if "prune_context" in self.tool_specs else _NO_PRUNE
         self.context.append("system", self.system_prompt(instructions), pinned=True)
         self.context.append("user", f"Questions:\n{questions_block(task['questions'])}", pinned=True)
 
-    def shown(self) -> list[dict[str, str]]:
+    def render(self) -> list[dict[str, str]]:
         """The context with ``[id]`` on every non-assistant message; a tool result also names its call.
 
         Ids are stable and a message never changes, so a turn without a prune still extends what
-        the model saw (the base class decides append vs rewrite on the same messages without ids).
+        the model saw (a prune rewrites it: a new segment).
         """
         out, reply = [], None
         for m in self.context.messages:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from memrl.actions import Action, ReplyFormat
-from memrl.env.base import MemoryEnv, Messages
+from memrl.env.base import MemoryEnv
 from memrl.errors import UserError
 from memrl.scoring.text import exact_match
 
@@ -47,7 +47,7 @@ class MemAgentEnv(MemoryEnv):
         problem in one prompt (the rollout engine's ``max_context_tokens`` ends the episode as
         ``context_limit`` when it does not fit); ``none`` the problem only; ``retrieval`` the BM25
         top-``recall_top_k`` paragraphs for the problem, then the problem.
-    Reward:
+    Rewards:
         Exact match (SQuAD normalisation) of the last ``\\boxed{}`` against the gold answer(s);
         0 without a box (then ``outcome["answered"]`` is false: unanswered, not a wrong answer). ``outcome`` records answer, gold, score, success, chunks, memory (final
         text), memory_overflows (read turns whose reply was cut) and chunks_dropped.
@@ -118,27 +118,29 @@ class MemAgentEnv(MemoryEnv):
         self.start_stage(("system", ANSWER_INSTRUCTIONS),
                          ("user", f"{document}{self.recall(task['question'])}{self._answer_request(memory=False)}"))
 
-    def step(self, text: str) -> tuple[Messages, float, bool, bool, dict]:
-        if self.done or self.chunk_index >= len(self.chunks) or self.memory_mode != "agent":
-            return super().step(text)  # the answer turn: parsed, \boxed{} ends the episode
-        # A read turn: the reply is the new memory, not an action (no parse, no format error).
-        self.turn += 1
-        text = text if isinstance(text, str) else ""
-        self.context.append("assistant", text)
-        self._write_memory(text)
+    def reading(self) -> bool:
+        """Whether this turn reads a section (the reply is the new memory) rather than answers."""
+        return self.memory_mode == "agent" and self.chunk_index < len(self.chunks)
+
+    def parse(self, text: str) -> Action:
+        # A read turn's reply is the new memory, not an action: no parse, no format error.
+        return Action(state=text) if self.reading() else super().parse(text)
+
+    def after_turn(self, action: Action) -> bool:
+        if not self.reading():
+            return True  # the answer turn gave no \boxed{} answer: the episode ends, scored by conclude
+        self._write_memory(action.state or "")
         self.chunk_index += 1
         if self.chunk_index < len(self.chunks):
             self._show_section()
         else:
             self.start_stage(("system", ANSWER_INSTRUCTIONS), ("user", self._answer_request(memory=True)))
-        self._seen = self.context.to_messages()
-        return list(self._seen), 0.0, False, False, self._info("rewrite", None)
+        return False
 
-    def after_turn(self, action: Action) -> bool:
-        # The answer turn ended without a \boxed{} answer: the episode is over with reward 0, and
-        # without a "score" the base marks it unanswered (score 0), not as a wrong answer.
+    def conclude(self) -> float:
+        # Without a "score" the base marks the episode unanswered (score 0), not a wrong answer.
         self.outcome.update(answer=None, gold=self.task["answer"], success=False, memory=self.memory_text)
-        return True
+        return 0.0
 
     def finish(self, answer: str) -> float:
         gold = self.task["answer"]

@@ -44,7 +44,7 @@ class MemoryR1AnswerEnv(MemoryEnv):
         none (the memories are in the prompt).
     Observation:
         system (instructions) and user (``[id] memory`` lines and the question).
-    Reward:
+    Rewards:
         ``metric`` ("f1" default, "em", "bleu1") of the answer under LoCoMo's rules for the
         question's category (1: partial F1 over comma-split parts; 3: gold text before ``;``;
         5: correct when the answer says it is not mentioned).

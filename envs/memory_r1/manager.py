@@ -47,7 +47,7 @@ class MemoryR1ManagerEnv(MemoryEnv):
     Observation:
         system (instructions + tool schemas) and user (session date, the turn, its facts, the
         top-``top_k`` related memories).
-    Reward:
+    Rewards:
         At the end, a frozen answer agent (``answerer``) answers the conversation's questions
         from the bank (its top-60 BM25 hits per question); the reward is the mean ``metric``
         under LoCoMo's per-category rules. 0 on every other turn. The outcome keeps f1 / em /
@@ -119,7 +119,7 @@ class MemoryR1ManagerEnv(MemoryEnv):
         if not self.questions:
             raise UserError(f"task {task.get('id')!r} has no questions in categories {list(self.categories or [])}")
         self.steps = [(s["date"], t) for s in task["sessions"] for t in s["turns"] if t["facts"]]
-        self.position, self._final_reward = 0, None
+        self.position = 0
         if self.memory_mode == "agent" and self.steps:
             self.max_turns = len(self.steps)
             self._show_step()
@@ -184,14 +184,10 @@ class MemoryR1ManagerEnv(MemoryEnv):
         if self.memory_mode == "agent" and self.position < len(self.steps):
             self._show_step()
             return False
-        self._final_reward = self._score_bank()
-        return True
+        return True  # the last fact turn: conclude scores the bank
 
-    def step(self, text: str) -> tuple[list[dict[str, str]], float, bool, bool, dict]:
-        messages, reward, terminated, truncated, info = super().step(text)
-        if self._final_reward is not None:  # the bank was scored at the end of the last turn
-            reward, self._final_reward = reward + self._final_reward, None
-        return messages, reward, terminated, truncated, info
+    def conclude(self) -> float:
+        return self._score_bank()
 
     def finish(self, answer: str) -> float:
         self.outcome["ended_early"] = True

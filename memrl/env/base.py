@@ -1,4 +1,4 @@
-"""The environment contract: Gymnasium-style, text in and text out.
+"""The environment base class: Gymnasium-style, text in and text out.
 
 ``reset(*, seed, options) -> (messages, info)`` and ``step(text) -> (messages, reward,
 terminated, truncated, info)``. ``messages`` is always the whole context the model sees next.
@@ -9,8 +9,36 @@ terminated, truncated, info)``. ``messages`` is always the whole context the mod
 - ``"rewrite"``: anything else (a stage reset, a summary, a prune, MEM1's consolidation), so the
   engine starts a new segment with exactly what the model is shown.
 
-Subclasses fill four hooks: :meth:`sample_task`, :meth:`begin`, :meth:`finish` and, for
-multi-stage episodes, :meth:`after_turn`. Tools are methods marked with ``@tool``.
+What the rollout engine, the trainers and eval read of an env is :class:`memrl.env.contract.Env`;
+this class fulfils it. A subclass never overrides ``reset`` or ``step``: it fills these hooks.
+
+Task and score (every env):
+
+- :meth:`sample_task` (one task from an rng) and :meth:`make_tasks` (seeded splits that never
+  share a task; by default drawn from ``sample_task``);
+- :meth:`begin` fills ``self.context`` with the episode's first messages;
+- :meth:`finish` scores an answer, records ``outcome["score"]`` / ``outcome["success"]`` and
+  returns the terminal reward;
+- tools are methods marked ``@tool``; their docstrings and type hints are the schemas.
+
+The turn (override where a method does something else):
+
+- :meth:`parse` — how a reply becomes an :class:`~memrl.actions.Action` (default: the env's
+  ``protocol`` reply format over its tools; MemAgent's read turns take the whole reply as the
+  memory, ``Action(state=text)``, with no format error);
+- :meth:`run_tool` — one validated call's result text (MEM1 wraps it in ``<information>``);
+- :meth:`after_turn` — advance stages after a turn that gave no answer; True ends the episode;
+- :meth:`conclude` — the reward when ``after_turn`` ended it (Memory-R1's manager scores its bank);
+- :meth:`truncation_reward` — the reward when the episode runs out before an answer, at
+  ``max_turns`` or at a token limit the rollout engine hit (:meth:`cut`); AgeMem's -1 penalty.
+
+What the model is shown:
+
+- :meth:`render` — the context as chat messages (``show_message_ids`` prefixes ``[id]``; MemAct
+  also names the call a tool result answers);
+- :meth:`may_append` — False to start a new training segment even where the next messages
+  extend the last (MEM1 trains one segment per turn). A stage that clears the context
+  (:meth:`start_stage`) always starts one.
 
 A tool that raises does not end the episode: the model sees a typed ``Tool error (env_error)``
 line, ``info["env_error"]`` holds it, ``info["memory_ops"]["env_error"]`` counts them (logged as
@@ -19,12 +47,15 @@ because a well-formed call that raises is an env bug someone must see. Tool argu
 tool only after the parser checked them against the schema, numeric bounds included.
 
 Baseline agents (``memory_mode``) run on the same env and tasks as the trained policy, so an
-evaluation compares like with like (``memrl eval``). An env lists the modes it supports in
-``supported_modes`` and implements them with three helpers: it calls :meth:`observe` on every
-piece of information it shows, :meth:`start_stage` where a stage would clear the context, and
-puts :meth:`recall` before the question. ``finish`` records ``outcome["score"]`` (the task
-score) and ``outcome["success"]``; an episode that ends without one gets ``answered: false`` and
-score 0 (``answered: true`` otherwise); ``size_key`` names the task field that measures task size.
+evaluation compares like with like (``memrl eval``). Outside ``"agent"`` mode the memory tools
+(``memory_tools``, default every tool) are hidden. An env lists the modes it supports in
+``supported_modes`` and builds them from four helpers: it calls :meth:`observe` on every piece
+of information it shows (``heuristic`` stores :meth:`heuristic_fact` of each sentence, keyed by
+:meth:`fact_key`), :meth:`start_stage` where a stage would clear the context (``full_context``
+keeps it), and puts :meth:`recall` before the question. An episode that ends without a score
+gets ``answered: false`` and score 0 (``answered: true`` otherwise); ``size_key`` names the task
+field that measures task size. A scripted expert (``expert_reply()``, what a good agent writes
+now) is optional; the SFT warm start and the tests use it.
 """
 
 from __future__ import annotations
@@ -36,6 +67,7 @@ import string
 from typing import Any
 
 from memrl.actions import Action, ReplyFormat, ToolCall, parse_action
+from memrl.env.splits import generate_split
 from memrl.env.tools import call_tool, collect_tools, compact_tools_prompt, tools_prompt
 from memrl.errors import UserError
 from memrl.memory import Context, make_store, store_class, unknown_store_settings
@@ -59,7 +91,19 @@ _REPORTED: set[tuple[str, str, str]] = set()
 
 
 class MemoryEnv:
-    """Base class of memrl's text environments (see the module docstring for the contract)."""
+    """Base class of memrl's text environments (see the module docstring for the hooks).
+
+    A subclass documents itself in Gymnasium's template, the sections in this order (checked for
+    every built-in by :func:`memrl.env.checker.check_docstring`)::
+
+        Description:      what an episode is, stage by stage
+        Memory tools:     the tools (or "none") and what they change
+        Observation:      the messages the model is shown
+        Rewards:          the reward and what outcome records
+        Episode end:      terminated / truncated, and when
+        Arguments:        every constructor setting
+        Version history:  v0: first version (bump the id's -vN when behaviour changes)
+    """
 
     protocol: ReplyFormat = ReplyFormat()
     max_turns: int = 8
@@ -69,6 +113,7 @@ class MemoryEnv:
     supported_modes: tuple[str, ...] = ("agent",)
     memory_tools: tuple[str, ...] | None = None  # hidden in baseline modes; None = every tool
     size_key: str | None = None  # the task field that measures task size (for eval plots)
+    score_name: str | None = None  # what outcome["score"] measures, for eval tables (None: the env's metric setting)
     recall_top_k: int = 5
     show_message_ids: bool = False  # prefix each message with "[id] " (tools that name messages)
 
@@ -102,16 +147,23 @@ class MemoryEnv:
         self.tool_specs = {name: spec for name, (spec, _) in self._tools.items()}
         self.memory = None
         self.context: Context | None = None
-        self.done = True
+        # What memrl.env.contract.Env promises before the first reset too (an empty episode).
+        self.task: dict[str, Any] = {}
+        self.outcome: dict[str, Any] = {}
+        self.seed: int | None = None
+        self.turn = self.format_errors = self.env_errors = 0
+        self.done, self._new_stage = True, False
 
-    # -- hooks -------------------------------------------------------------------------------
+    # -- hooks: task and score ----------------------------------------------------------------
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
-        """``n`` seeded tasks of a split (train / validation / test never share a task)."""
-        raise NotImplementedError(f"{type(self).__name__} has no task generator; pass tasks explicitly")
+        """``n`` seeded tasks of a split (train / validation / test never share a task). By default
+        drawn from :meth:`sample_task` and split by a hash of their content (:mod:`memrl.env.splits`)."""
+        content = lambda task: {k: v for k, v in task.items() if k != "id"}  # noqa: E731  (an id is not content)
+        return generate_split(self.sample_task, content, split=split, n=n, seed=seed, prefix=type(self).__name__)
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
         """A task drawn from the environment's own generator (used when reset gets no task)."""
-        raise NotImplementedError(f"{type(self).__name__} must implement sample_task()")
+        raise NotImplementedError(f"{type(self).__name__} has no task generator (sample_task); pass tasks explicitly")
 
     def begin(self, task: dict[str, Any]) -> None:
         """Fill ``self.context`` with the first messages of the episode."""
@@ -121,13 +173,48 @@ class MemoryEnv:
         """Score the final answer, record it in ``self.outcome``, return the terminal reward."""
         raise NotImplementedError(f"{type(self).__name__} must implement finish()")
 
+    # -- hooks: the turn -----------------------------------------------------------------------
+    def parse(self, text: str) -> Action:
+        """How this turn's reply becomes an action: by default the ``protocol`` reply format over
+        the env's tools (bad output becomes a format error, never an exception). A turn whose
+        reply is not an action returns ``Action(state=text)``: no tool, no answer, no error."""
+        return parse_action(text, self.tool_specs, self.protocol)
+
     def after_turn(self, action: Action) -> bool:
-        """Advance stages after a non-final turn; return True to end the episode (terminated)."""
+        """Advance stages after a turn without a final answer (its tool results are already in the
+        context); return True to end the episode (terminated, rewarded by :meth:`conclude`)."""
         return False
 
-    # -- the contract ------------------------------------------------------------------------
+    def conclude(self) -> float:
+        """:meth:`after_turn` ended the episode without an answer: record the outcome, return the
+        terminal reward (default 0.0: without ``outcome["score"]`` the episode is unanswered)."""
+        return 0.0
+
+    def truncation_reward(self, reason: str) -> float:
+        """The episode ran out before an answer: ``reason`` is ``"turn_limit"`` (``max_turns``), or
+        ``"context_limit"`` / ``"episode_token_limit"`` when the rollout engine cut it (:meth:`cut`).
+        Record what it scores in the outcome and return its reward (default 0.0)."""
+        return 0.0
+
+    # -- hooks: what the model is shown -------------------------------------------------------
+    def render(self) -> Messages:
+        """The context as the chat messages the model sees. With ``show_message_ids`` every message
+        but the model's own replies starts with ``[id]`` (a prefixed reply would no longer match
+        what was sampled, so every turn would start a new segment)."""
+        if not self.show_message_ids:
+            return self.context.to_messages()
+        return [{"role": m.role, "content": m.content if m.role == "assistant" else f"[{m.id}] {m.content}"}
+                for m in self.context.messages]
+
+    def may_append(self) -> bool:
+        """Whether this turn's next messages may extend what the model saw (``"append"``) when they
+        do; False starts a new training segment anyway (MEM1: one segment per turn)."""
+        return True
+
+    # -- the contract (not overridden: subclasses fill the hooks above) ------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[Messages, dict]:
         options = options or {}
+        self.seed = seed
         self.rng = random.Random(seed)
         self.task = dict(options["task"]) if options.get("task") is not None else self.sample_task(self.rng)
         if self.memory is not None:
@@ -138,7 +225,8 @@ class MemoryEnv:
         self._env_error: str | None = None
         self.outcome: dict[str, Any] = {}
         self.begin(self.task)
-        self._seen = self._render()
+        self._seen = self.render()
+        self._new_stage = False
         return list(self._seen), self._info("rewrite", None)
 
     def step(self, text: str) -> tuple[Messages, float, bool, bool, dict]:
@@ -147,29 +235,36 @@ class MemoryEnv:
         self.turn += 1
         self._env_error = None
         text = text if isinstance(text, str) else ""
-        action = parse_action(text, self.tool_specs, self.protocol)
+        action = self.parse(text)
         self.context.append("assistant", text)
         if not action.ok:
             self.format_errors += 1
-        reward, terminated = 0.0, False
-        if action.answer is not None and not action.tool_calls:
-            reward, terminated = float(self.finish(action.answer)), True
-        else:
-            if not action.ok:
-                self.context.append(self.tool_role, action.error_message)
-            for call in action.tool_calls:
-                self.context.append(self.tool_role, self.run_tool(call))
-            terminated = bool(self.after_turn(action))
+        reward, terminated = self._act(action)
         truncated = not terminated and self.turn >= self.max_turns
         if truncated:
             self.outcome.setdefault("truncated", "turn_limit")
+            reward += float(self.truncation_reward("turn_limit"))
         self.done = terminated or truncated
         if self.done:
             self._settle_outcome()
-        messages = self._render()
-        mode = "append" if self._extends(messages, text) else "rewrite"
-        self._seen = messages
-        return list(messages), reward, terminated, truncated, self._info(mode, action)
+        messages = self.render()
+        # A stage that cleared the context is a new segment even where its messages extend the last.
+        append = self.may_append() and not self._new_stage and self._extends(messages, text)
+        self._seen, self._new_stage = messages, False
+        return list(messages), reward, terminated, truncated, self._info("append" if append else "rewrite", action)
+
+    def cut(self, reason: str) -> float:
+        """The rollout engine ended the episode at a token limit: it ends unanswered, scored by
+        :meth:`truncation_reward` (0 by default)."""
+        self.done = True
+        self.outcome.setdefault("truncated", reason)
+        reward = float(self.truncation_reward(reason))
+        self._settle_outcome()
+        return reward
+
+    def close(self) -> None:
+        if self.memory is not None:
+            self.memory.close()
 
     # -- helpers for subclasses --------------------------------------------------------------
     def run_tool(self, call: ToolCall) -> str:
@@ -188,17 +283,6 @@ class MemoryEnv:
             return instructions
         render = compact_tools_prompt if self.tool_prompt == "compact" else tools_prompt
         return f"{instructions}\n\n{render(specs)}"
-
-    def cut(self, reason: str) -> float:
-        """The rollout engine ended the episode at a token limit: it ends unanswered, reward 0."""
-        self.done = True
-        self.outcome.setdefault("truncated", reason)
-        self._settle_outcome()
-        return 0.0
-
-    def close(self) -> None:
-        if self.memory is not None:
-            self.memory.close()
 
     # -- baseline agents (memory_mode) -------------------------------------------------------
     def observe(self, text: str) -> None:
@@ -225,8 +309,8 @@ class MemoryEnv:
 
     def start_stage(self, *messages: tuple[str, str]) -> None:
         """Begin a stage whose context would be cleared: a fresh context pinned with
-        ``messages`` ((role, content) pairs); in ``full_context`` mode the old messages stay
-        and only the non-system messages are appended."""
+        ``messages`` ((role, content) pairs), shown as a new training segment; in
+        ``full_context`` mode the old messages stay and only the non-system messages are appended."""
         if self.memory_mode == "full_context" and len(self.context):
             for role, content in messages:
                 if role != "system":
@@ -238,6 +322,7 @@ class MemoryEnv:
             self.context.ops = ops  # operation counts are per episode, not per stage
         for role, content in messages:
             self.context.append(role, content, pinned=True)
+        self._new_stage = True  # a new segment, even if the fresh context happened to extend the last
 
     def recall(self, query: str) -> str:
         """Text to put before a question: the store's top-k hits in the ``retrieval`` and
@@ -248,7 +333,13 @@ class MemoryEnv:
         lines = "\n".join(f"- {entry.content}" for entry, _ in hits)
         return f"Relevant memory:\n{lines}\n\n" if lines else ""
 
+    def heuristic_fact(self, sentence: str) -> str:
+        """What the ``heuristic`` baseline stores for a sentence it was shown (default: the
+        sentence; AgeMem stores the fact a correction makes true)."""
+        return sentence
+
     def _heuristic_write(self, sentence: str) -> None:
+        sentence = self.heuristic_fact(sentence)
         key = self.fact_key(sentence)
         for entry in self.memory.entries():
             if key and self.fact_key(entry.content) == key:
@@ -258,6 +349,19 @@ class MemoryEnv:
         self.memory.add(sentence)
 
     # -- internals ---------------------------------------------------------------------------
+    def _act(self, action: Action) -> tuple[float, bool]:
+        """One turn's action: an answer alone is scored by :meth:`finish`; anything else shows
+        its format error, runs its tool calls and lets :meth:`after_turn` advance the stages."""
+        if action.answer is not None and not action.tool_calls:
+            return float(self.finish(action.answer)), True
+        if not action.ok:
+            self.context.append(self.tool_role, action.error_message)
+        for call in action.tool_calls:
+            self.context.append(self.tool_role, self.run_tool(call))
+        if self.after_turn(action):
+            return float(self.conclude()), True
+        return 0.0, False
+
     def _tool_failed(self, call: ToolCall, exc: Exception) -> str:
         self.env_errors += 1
         reason = (str(exc).strip().splitlines() or [""])[0][:200]
@@ -278,15 +382,6 @@ class MemoryEnv:
         was not scores 0, so no table can leave it out or count it as a wrong answer."""
         self.outcome.setdefault("answered", "score" in self.outcome)
         self.outcome.setdefault("score", 0.0)
-
-    def _render(self) -> Messages:
-        """The context as chat messages; with ``show_message_ids`` every message but the model's
-        own replies starts with ``[id]`` (a prefixed reply would no longer match what was
-        sampled, so every turn would start a new segment)."""
-        if not self.show_message_ids:
-            return self.context.to_messages()
-        return [{"role": m.role, "content": m.content if m.role == "assistant" else f"[{m.id}] {m.content}"}
-                for m in self.context.messages]
 
     def _extends(self, messages: Messages, text: str) -> bool:
         seen = self._seen

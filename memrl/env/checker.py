@@ -5,15 +5,20 @@ that are valid JSON-schema objects, robustness to junk model output (it never ra
 the episode still ends within ``max_turns``), and no tool that raises on a call its schema
 allows (edge values: empty and long strings, each numeric bound, unknown ids): the base
 contains such an exception as an ``env_error``, and the checker reports it as the env bug it is.
+
+:func:`check_docstring` checks an env class's docstring against Gymnasium's template
+(:data:`DOCSTRING_SECTIONS`, in that order), which every built-in env follows.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
 from memrl.actions import ToolCall, render_tool_call
 
+DOCSTRING_SECTIONS = ("Description", "Memory tools", "Observation", "Rewards", "Episode end", "Arguments", "Version history")
 JUNK = ["", "   ", "<tool_call>{not json</tool_call>", "<answer>", "\x00\x07" * 10, "<think>hmm</think>", "x" * 5000]
 
 
@@ -95,3 +100,16 @@ def _check_tool_edges(env: Any, name: str, seed: int) -> None:
             info = env.step(render_tool_call(ToolCall(tool_name, arguments)))[4]
             error = info.get("env_error")
             assert not error, f"{name}: tool {tool_name}({arguments!r:.120}) raised on a call its schema allows: {error}"
+
+
+def check_docstring(env_class: type) -> None:
+    """Raise AssertionError unless ``env_class``'s docstring has every section of the template,
+    each on a line of its own that starts ``Name:`` (the text below it, or after it on the same
+    line), in :data:`DOCSTRING_SECTIONS` order."""
+    lines = [line.strip() for line in (inspect.getdoc(env_class) or "").splitlines()]
+    at = {s: next((i for i, line in enumerate(lines) if line == f"{s}:" or line.startswith(f"{s}: ")), None)
+          for s in DOCSTRING_SECTIONS}
+    missing = [s for s, i in at.items() if i is None]
+    assert not missing, f"{env_class.__name__}'s docstring lacks the section(s) {', '.join(missing)} (template: {', '.join(DOCSTRING_SECTIONS)})"
+    order = sorted(DOCSTRING_SECTIONS, key=lambda s: at[s])
+    assert order == list(DOCSTRING_SECTIONS), f"{env_class.__name__}'s docstring sections are out of order: {', '.join(order)}"

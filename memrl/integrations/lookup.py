@@ -56,7 +56,7 @@ class FactLookupEnv(MemoryEnv):
     Observation:
         Chat messages: system (instructions + tool schemas), user (the question), then the
         assistant's turns and tool results.
-    Reward:
+    Rewards:
         Exact match of the answer (SQuAD normalization) by default, token F1 with
         ``metric="f1"``; 0 when the episode ends without an answer.
     Episode end:

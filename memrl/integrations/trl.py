@@ -52,7 +52,7 @@ REWRITES = {
     "memrl/MemAgent-v0": "every chunk is a new conversation with the rewritten memory",
     "memrl/MemoryR1-Manager-v0": "every dialogue fact is a new prompt over the updated memory bank",
 }
-_HOOKS = ("reset", "step", "after_turn", "_render", "_extends")
+_HOOKS = ("reset", "step", "parse", "after_turn", "render", "may_append")  # hooks that change the turn loop/context
 
 
 def environment_factory(env_id: str, **env_kwargs: Any) -> type:

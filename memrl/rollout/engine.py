@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+from memrl.env.contract import Env
 from memrl.rollout.backends.base import Backend, Generation, SamplingParams
 from memrl.rollout.segments import Segment, Trajectory
 
@@ -104,7 +105,7 @@ class ChatRenderer:
 
 @dataclass
 class _Episode:
-    env: Any
+    env: Env
     traj: Trajectory
     messages: list[dict[str, str]]
     rendered: str  # the text the current segment's ids stand for
@@ -165,7 +166,7 @@ class RolloutEngine:
     # -- public ------------------------------------------------------------------------------
     def rollout(
         self,
-        make_env: Callable[[], Any],
+        make_env: Callable[[], Env],
         tasks: Sequence[dict[str, Any]],
         *,
         group_size: int = 1,
@@ -179,7 +180,7 @@ class RolloutEngine:
                 items.append((g, k, task, seed + g * group_size + k))
         return self.play(envs, items)
 
-    def play(self, envs: list[Any], items: list[tuple[int, int, dict[str, Any] | None, int]]) -> list[Trajectory]:
+    def play(self, envs: list[Env], items: list[tuple[int, int, dict[str, Any] | None, int]]) -> list[Trajectory]:
         """Run ``envs[i]`` on ``items[i] = (group, sample, task, seed)`` until every episode ends."""
         self.stats = RolloutStats()
         start = time.perf_counter()
@@ -218,7 +219,7 @@ class RolloutEngine:
         bar.set_postfix(running=running, turns=self.stats.episode_turns, tok_s=f"{self.stats.policy_tokens / elapsed:.0f}", refresh=False)
 
     # -- one episode -------------------------------------------------------------------------
-    def _start(self, env: Any, group: int, sample: int, task: dict[str, Any] | None, seed: int) -> _Episode:
+    def _start(self, env: Env, group: int, sample: int, task: dict[str, Any] | None, seed: int) -> _Episode:
         messages, info = env.reset(seed=seed, options={"task": task} if task is not None else None)
         task = dict(env.task)
         traj = Trajectory(task_id=str(task.get("id", f"task-{group}")), group=group, sample=sample, task=task,
@@ -315,12 +316,12 @@ class RolloutEngine:
     def _end(self, e: _Episode, reason: str | None, info: dict[str, Any] | None = None) -> None:
         e.done = True
         env, traj = e.env, e.traj
-        if reason in ("context_limit", "episode_token_limit") and not getattr(env, "done", True) and hasattr(env, "cut"):
+        if reason in ("context_limit", "episode_token_limit") and not env.done:
             # The engine, not the env, ended it: an env that scores its ends (AgeMem's turn-limit
             # penalty and components) scores this one too, so no reward plugin finds it unscored.
             traj.env_reward += float(env.cut(reason) or 0.0)
-        traj.outcome = dict(getattr(env, "outcome", {}) or {})
-        memory = getattr(env, "memory", None)
+        traj.outcome = dict(env.outcome)
+        memory = env.memory
         traj.final_memory = memory.snapshot() if memory is not None else []
         traj.reward = traj.env_reward
         policy = sum(s.policy_tokens for s in traj.segments)
@@ -332,7 +333,7 @@ class RolloutEngine:
             "env_tokens": shown,
             "peak_context_tokens": max(e.peak, e.context_len),
             "memory_ops": dict((info or {}).get("memory_ops", {})),
-            "format_errors": int(getattr(env, "format_errors", 0)),
+            "format_errors": int(env.format_errors),
             "truncated": reason,
             "finish_length": e.finish_length,
             "template_breaks": e.template_breaks,
@@ -343,7 +344,7 @@ class RolloutEngine:
         if not self.record_turns:
             return
         shown = messages[len(e.messages) + 1 :] if mode == "append" else messages
-        memory = getattr(e.env, "memory", None)
+        memory = e.env.memory
         e.traj.turns.append({
             "turn": e.turn,
             "segment": len(e.traj.segments) - 1,

@@ -17,6 +17,7 @@ import random
 
 import torch
 
+from memrl.actions import Action
 from memrl.env.base import MemoryEnv
 
 OPS = ("add", "update", "delete", "skip")  # ADD, UPDATE, DELETE, NOOP: one token each in SmolLM2's vocabulary
@@ -47,24 +48,25 @@ class OpChoiceEnv(MemoryEnv):
         self._show(0)
 
     def _show(self, k: int) -> None:
-        self.context = type(self.context)()
-        self.context.append("user", f"Situation: {SITUATIONS[self.task['situations'][k]]} Which memory operation?", pinned=True)
+        self.start_stage(("user", f"Situation: {SITUATIONS[self.task['situations'][k]]} Which memory operation?"))
 
-    def step(self, text: str):
-        self.turn += 1
-        words = text.split()
+    def parse(self, text: str) -> Action:
+        return Action(state=text)  # the reply is free text (its first word the operation), not a tool call
+
+    def after_turn(self, action: Action) -> bool:
+        words = (action.state or "").split()
         chosen = OPS.index(words[0]) if words and words[0] in OPS else -1
         self.right += int(chosen == self.task["situations"][self.turn - 1])
-        self.context.append("assistant", text)
-        if self.turn == 2:
-            self.done = True
-            self.outcome.update(score=self.right / 2, success=self.right == 2)
-            return self.context.to_messages(), self.right / 2, True, False, self._info("append", None)
-        self._show(1)
-        self._seen = self.context.to_messages()
-        return list(self._seen), 0.0, False, False, self._info("rewrite", None)
+        if self.turn == 1:
+            self._show(1)  # a new context: the second situation is a new segment
+            return False
+        return True
 
-    def finish(self, answer: str) -> float:  # not reached: step() is overridden
+    def conclude(self) -> float:
+        self.outcome.update(score=self.right / 2, success=self.right == 2)
+        return self.right / 2
+
+    def finish(self, answer: str) -> float:  # not reached: parse() never gives an answer
         return 0.0
 
 
