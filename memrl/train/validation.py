@@ -134,9 +134,10 @@ class HeldOutEval(TrainerCallback):
         gets env seed ``i``, as ``memrl eval --seed 0`` gives it."""
         trainer, args = self.trainer, self.trainer.args
         limits = RolloutLimits(args.max_turns, args.max_new_tokens_per_turn, args.max_context_tokens, args.max_episode_tokens)
-        # An engine of its own: the training engine's sampling and stats stay untouched.
+        # An engine of its own: the training engine's sampling and stats stay untouched. Greedy
+        # needs no seed, and a seed would reset torch's global RNG in the middle of training.
         engine = RolloutEngine(trainer.engine.backend, limits=limits, record_turns=False,
-                               sampling=SamplingParams(args.max_new_tokens_per_turn, temperature=0.0, seed=0))
+                               sampling=SamplingParams(args.max_new_tokens_per_turn, temperature=0.0, seed=None))
         size = max(1, args.per_device_eval_batch_size)
         trajs: list[Any] = []
         for start in range(0, len(indices), size):

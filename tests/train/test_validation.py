@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from memrl.errors import UserError
 from memrl.eval.plots import learning_curve_figure, read_training_log
@@ -54,7 +55,9 @@ def test_the_evaluation_plays_the_current_lora_weights(tmp_path):
     trainer, _ = toy_trainer(tmp_path, steps=1, tasks=16, eval_every=1, eval_tasks=4)
     [callback] = [c for c in trainer.callback_handler.callbacks if type(c).__name__ == "HeldOutEval"]
     state = trainer.state
+    rng = torch.get_rng_state()
     before = callback.evaluate(state)
+    assert torch.equal(torch.get_rng_state(), rng)  # greedy: training's random stream is not reset
     for name, p in trainer.model.named_parameters():
         if "lora_B" in name:
             p.data.normal_(0, 5.0)  # a different adapter, in place: nothing saved or reloaded
