@@ -41,20 +41,30 @@ def expert_demonstrations(env_factory: Callable[[], Any], tasks: list[dict[str, 
     return Dataset.from_list(rows)
 
 
+def sft_rows_per_forward(config: Any) -> int:
+    """Expert turns per SFT forward: as many rows of ``max_context_tokens`` as fit the update's
+    ``update_tokens_per_forward`` (at least 1, at most half the batch), a divisor of
+    ``per_device_train_batch_size`` so that the accumulated step still trains on that many turns.
+    The forward's activations, not the logits (chunked), are the warm start's peak memory: 4 rows
+    of 1,024 tokens took 3.3 GB on the embedded model (bench/peak_memory.py)."""
+    batch = config.per_device_train_batch_size
+    fit = max(1, min(batch // 2, config.update_tokens_per_forward // config.max_context_tokens))
+    return max(d for d in range(1, fit + 1) if batch % d == 0)
+
+
 def sft_warm_start(model: Any, tokenizer: Any, config: Any, peft_config: Any, env_factory: Callable[[], Any],
                    tasks: list[dict[str, Any]]) -> Any:
     """Train ``model`` (with a fresh LoRA when ``peft_config`` is given) on expert turns; returns the
     trained model (a PeftModel with LoRA) and saves its adapter to ``<output_dir>/sft``."""
     data = expert_demonstrations(env_factory, tasks)
+    rows = sft_rows_per_forward(config)
     args = SFTConfig(
         output_dir=os.path.join(config.output_dir, "sft"), num_train_epochs=config.sft_epochs,
-        # Half the RL batch per forward, twice accumulated: the same step with half the peak memory
-        # (a 49k-token vocabulary's logits dominate it).
-        learning_rate=config.sft_learning_rate, per_device_train_batch_size=max(1, config.per_device_train_batch_size // 2),
-        gradient_accumulation_steps=2 if config.per_device_train_batch_size > 1 else 1, max_length=config.max_context_tokens, completion_only_loss=True,
-        logging_steps=1, save_strategy="no", report_to=[], seed=config.seed, bf16=config.bf16,
+        learning_rate=config.sft_learning_rate, per_device_train_batch_size=rows,
+        gradient_accumulation_steps=config.per_device_train_batch_size // rows, max_length=config.max_context_tokens,
+        completion_only_loss=True, logging_steps=1, save_strategy="no", report_to=[], seed=config.seed, bf16=config.bf16,
         use_cpu=config.use_cpu, disable_tqdm=config.disable_tqdm, lr_scheduler_type="constant",
-        gradient_checkpointing=False,
+        gradient_checkpointing=config.gradient_checkpointing,
     )
     trainer = ChunkedSFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer, peft_config=peft_config,
                                 callbacks=[SFTLogger(config.output_dir)], logits_chunk_tokens=config.logits_chunk_tokens)

@@ -64,3 +64,19 @@ def test_sft_lowers_the_loss_of_expert_replies(tmp_path):
     logged = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     sft = [row for row in logged if row.get("phase") == "sft" and "sft/loss" in row]
     assert sft and all(isinstance(row["sft/loss"], float) for row in sft)  # the warm start's loss is in the run's log
+
+
+@pytest.mark.parametrize("batch, tokens, context, rows", [
+    (8, 2048, 1024, 2),  # the AgeMem CPU default: 2 rows per forward, 4 accumulated
+    (8, 10**6, 1024, 4),  # never more than half the batch per forward (the earlier split)
+    (8, 512, 1024, 1),  # a row longer than the budget still gets a forward
+    (6, 4096, 1024, 3),  # a divisor of the batch: the step still trains on 6 turns
+    (1, 2048, 256, 1),
+])
+def test_sft_rows_per_forward_fit_the_update_budget(batch, tokens, context, rows):
+    from types import SimpleNamespace
+
+    from memrl.train.warmstart import sft_rows_per_forward
+
+    config = SimpleNamespace(per_device_train_batch_size=batch, update_tokens_per_forward=tokens, max_context_tokens=context)
+    assert sft_rows_per_forward(config) == rows
