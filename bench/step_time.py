@@ -67,9 +67,9 @@ def make_adapter(path: str, bf16: str) -> None:
     from memrl.train import build_trainer
     from memrl.train.run import parse_config
 
-    config = parse_config(["--output_dir", os.path.dirname(path), "--sft_warm_start_episodes", "8", "--max_steps", "1",
-                           "--disable_tqdm", "true", *bf16_flag(bf16)], defaults=CPU_DEFAULTS)
-    trainer = build_trainer(config)  # runs the warm start and saves its adapter to <output_dir>/sft
+    config, model_args = parse_config(["--output_dir", os.path.dirname(path), "--sft_warm_start_episodes", "8", "--max_steps", "1",
+                                       "--disable_tqdm", "true", *bf16_flag(bf16)], defaults=CPU_DEFAULTS)
+    trainer = build_trainer(config, model_args=model_args)  # runs the warm start and saves its adapter to <output_dir>/sft
     os.replace(os.path.join(config.output_dir, "sft"), path)
     del trainer
 
@@ -84,11 +84,11 @@ def build(args: argparse.Namespace, clock: StepClock):
 
     argv = ["--output_dir", "runs/step_time/run", "--sft_warm_start_episodes", "0", "--save_strategy", "no",
             "--max_steps", str(args.warmup + args.steps), "--disable_tqdm", "true", *bf16_flag(args.bf16), *args.extra]
-    config = parse_config(argv, defaults=CPU_DEFAULTS)
-    model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, dtype=getattr(config, "model_dtype", "auto"))
+    config, model_args = parse_config(argv, defaults=CPU_DEFAULTS)
+    model, tokenizer = load_model_and_tokenizer(model_args.model_name_or_path, dtype=config.model_dtype)
     if args.adapter:
         model = PeftModel.from_pretrained(model, args.adapter, is_trainable=True)
-    trainer = build_trainer(config, model=model, tokenizer=tokenizer, callbacks=[clock])
+    trainer = build_trainer(config, model_args=model_args, model=model, tokenizer=tokenizer, callbacks=[clock])
     return config, trainer
 
 

@@ -217,11 +217,13 @@ def train_trl(args, model, tok, train, context_cap, output_dir, meter):
 
 def train_memrl(args, model, tok, train, context_cap, output_dir, meter):
     from memrl.train import MemRLConfig, build_trainer
+    from memrl.train.config import model_config
 
     config = MemRLConfig(**shared_settings(args, output_dir), env_id=ENV, env_kwargs=env_kwargs(args),
                          max_new_tokens_per_turn=args.max_new_tokens, max_episode_tokens=args.max_new_tokens,
-                         max_context_tokens=context_cap, lora_r=16, lora_alpha=32, lora_dropout=0.0)
-    trainer = build_trainer(config, model=model, tokenizer=tok, train_tasks=train, callbacks=[meter.callback])
+                         max_context_tokens=context_cap)
+    # memrl's default LoRA (r 16, alpha 32, no dropout, every linear layer), as lora() gives TRL
+    trainer = build_trainer(config, model_args=model_config(lora_r=16, lora_alpha=32, lora_dropout=0.0), model=model, tokenizer=tok, train_tasks=train, callbacks=[meter.callback])
     trainer._rollout = meter.wrap(trainer._rollout, memrl_counts)
     trainer.train()
     return trainer

@@ -123,7 +123,7 @@ class Built:
 
 
 def env_task(env_id: str, env_kwargs: Mapping[str, Any], *, split_name: str, seed: int,
-             flag: str = "--env-kwargs") -> Built:
+             flag: str = "--env_kwargs") -> Built:
     """Build ``env_id`` with the user's settings, make one ``split_name`` task and reset on it.
 
     An env without a generator gets no task (its tasks come from a file, checked by whoever

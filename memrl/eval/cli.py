@@ -1,7 +1,7 @@
 """``memrl eval``: checkpoints, the untrained base and the baselines on the same held-out tasks.
 
-    memrl eval --policy trained=runs/x/final --env memrl/FactRecall-v0 --episodes 100 \\
-        --split test --task-seed 0 --training-log runs/x/log.jsonl --out runs/x/eval
+    memrl eval --policy trained=runs/x/final --env_id memrl/FactRecall-v0 --episodes 100 \\
+        --split test --task_seed 0 --training-log runs/x/log.jsonl --out runs/x/eval
     memrl eval --compare runs/a/eval/results.json runs/b/eval/results.json
     memrl eval --show runs/x/eval/results.json        # print the tables of a finished run again
 
@@ -20,6 +20,13 @@ from typing import Any
 from memrl import checks
 from memrl.errors import UserError
 from memrl.parsing import json_object
+from memrl.settings import EpisodeSettings, add_arguments, add_model_argument
+
+# The episode settings memrl eval shares with the recipes and memrl rollout (memrl.settings): same
+# names and defaults, so the line a recipe prints passes its settings unchanged. --env_id repeats.
+SHARED = ("env_id", "env_kwargs", "task_seed", "backend", "max_turns", "max_new_tokens_per_turn",
+          "max_context_tokens", "max_episode_tokens", "reward_plugins")
+EVAL_BACKENDS = ("hf", "vllm")  # eval loads each adapter itself: no vllm-server
 
 
 def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -30,22 +37,16 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
                     "report scores with 95%% bootstrap CIs, paired differences to the base, costs, JSON/CSV and plots.")
     p.add_argument("--policy", action="append", default=[], metavar="[NAME=]PATH_OR_ID",
                    help="a memrl checkpoint-N/ or final/ adapter folder, or a model folder/id; repeatable")
-    p.add_argument("--model", default=None, help="the base model (id or folder); default: the embedded SmolLM2-135M-Instruct")
-    p.add_argument("--env", action="append", default=[], help="environment id (repeatable); default: memrl/FactRecall-v0")
-    p.add_argument("--env-kwargs", default=None, metavar="JSON", help='keyword arguments for every env, e.g. \'{"n_facts": 6}\'')
+    add_model_argument(p)
+    add_arguments(p, SHARED, repeatable=("env_id",))
     p.add_argument("--episodes", type=int, default=100, help="tasks per environment (one episode each)")
     p.add_argument("--split", default="test", help="generator split: train | validation | test")
-    p.add_argument("--task-seed", type=int, default=0, help="generator seed of the task list")
     p.add_argument("--tasks-file", default=None, metavar="FILE.jsonl", help="tasks from a file (one JSON object per line) instead of the generator")
     p.add_argument("--baselines", default="all", help="comma list of memory modes, 'all' (every one the env supports) or 'none'")
-    p.add_argument("--backend", default="hf", choices=("hf", "vllm"), help="generation backend")
+    # Greedy, unlike training's sampling: a score that does not change from run to run.
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (0 = greedy, the default)")
     p.add_argument("--seed", type=int, default=0, help="sampling and env seed")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="new tokens per turn")
-    p.add_argument("--max-context-tokens", type=int, default=None, help="prompt + new tokens per call; default: the model's window, capped at 8192")
-    p.add_argument("--max-turns", type=int, default=None, help="turn limit; default: each env's own")
     p.add_argument("--batch-size", type=int, default=8, help="episodes per batched generate call")
-    p.add_argument("--reward-plugins", default=None, metavar="JSON", help='reward plugins and weights, e.g. \'{"exact_match": 1.0}\'; default: the env reward')
     p.add_argument("--training-log", default=None, help="a training run's log.jsonl, for learning_curve.png")
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -78,25 +79,26 @@ def _evaluate(args: argparse.Namespace) -> int:
     from memrl.models import load_model_and_tokenizer, resolve_model
 
     checked = _check_inputs(args)
-    if args.max_context_tokens is not None:
-        for env_id, messages in checked.first_messages.items():
-            checks.prompt_fits(args.model, env_id, messages, args.max_context_tokens, args.max_new_tokens, "--max-context-tokens")
-    base_label = resolve_model(args.model)
+    for env_id, messages in checked.first_messages.items():
+        checks.prompt_fits(args.model_name_or_path, env_id, messages, args.max_context_tokens, args.max_new_tokens_per_turn,
+                           "--max_context_tokens")
+    base_label = resolve_model(args.model_name_or_path)
     hf_logging.disable_progress_bar()  # one progress bar (episodes), not one per weight file
-    base = load_model_and_tokenizer(args.model)
+    base = load_model_and_tokenizer(args.model_name_or_path)
     for s in checked.specs:  # a bad adapter fails now, not after the base and the baselines have run
         if s.kind == "adapter":
             check_adapter_fits(base[0], s.source, checked.adapters[s.name], s.name, base_label)
     policies: dict[str, Any] = {BASE: base}
     for s in checked.specs:
         policies[s.name] = partial(adapter_policy, *base, s, base_label) if s.kind == "adapter" else partial(model_policy, s)
-    config = {"model": args.model or "embedded", "model_path": base_label,
+    config = {"model": args.model_name_or_path or "embedded", "model_path": base_label,
               "policies": {s.name: {"source": s.source, "kind": s.kind} for s in checked.specs}}
     result = evaluate(
         policies, checked.env_ids, episodes=args.episodes, split=args.split, task_seed=args.task_seed,
         tasks_file=args.tasks_file, tasks=checked.tasks, env_kwargs=checked.env_kwargs, baselines=args.baselines,
-        backend=args.backend, temperature=args.temperature, seed=args.seed, max_new_tokens=args.max_new_tokens,
-        max_context_tokens=args.max_context_tokens, max_turns=args.max_turns, batch_size=args.batch_size,
+        backend=args.backend, temperature=args.temperature, seed=args.seed, max_new_tokens=args.max_new_tokens_per_turn,
+        max_context_tokens=args.max_context_tokens, max_turns=args.max_turns, max_episode_tokens=args.max_episode_tokens,
+        batch_size=args.batch_size,
         reward_plugins=checked.reward_plugins, config=config,
     )
     _write_outputs(result, Path(args.out), plots=not args.no_plots, log_rows=checked.log_rows, wide=args.wide)
@@ -110,9 +112,9 @@ def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
 
     _check_numbers(args)
     checks.output_folder(args.out, "--out")  # before the run: a bad --out must not lose its results
-    env_ids = args.env or ["memrl/FactRecall-v0"]
-    env_kwargs = json_object(args.env_kwargs, "--env-kwargs")
-    reward_plugins = json_object(args.reward_plugins, "--reward-plugins")
+    env_ids = args.env_id or [EpisodeSettings.env_id]
+    env_kwargs = json_object(args.env_kwargs, "--env_kwargs")
+    reward_plugins = json_object(args.reward_plugins, "--reward_plugins")
     for env_id in env_ids:  # the env built with the settings, one task reset (an env that cannot even start)
         checks.env_task(env_id, env_kwargs, split_name=args.split, seed=args.task_seed).env.close()
     specs = [parse_policy(text) for text in args.policy]
@@ -129,7 +131,7 @@ def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
                            tasks_file=args.tasks_file) for e in env_ids}
     for env_id in env_ids:
         resolve_baselines(env_id, env_kwargs, args.baselines)
-        checks.rewards(reward_plugins, tasks[env_id][0], "--reward-plugins")  # import and signature
+        checks.rewards(reward_plugins, tasks[env_id][0], "--reward_plugins")  # import and signature
     return argparse.Namespace(env_ids=env_ids, env_kwargs=env_kwargs, reward_plugins=reward_plugins, specs=specs,
                               adapters=adapters, log_rows=log_rows, tasks=tasks,
                               first_messages={e: _first_messages(e, env_kwargs, tasks[e][0]) for e in env_ids})
@@ -138,8 +140,10 @@ def _check_inputs(args: argparse.Namespace) -> argparse.Namespace:
 def _check_numbers(args: argparse.Namespace) -> None:
     checks.at_least(args.episodes, 1, "--episodes")
     checks.at_least(args.batch_size, 1, "--batch-size")
-    checks.at_least(args.max_turns, 1, "--max-turns", " (or leave it out for each env's own)")
-    checks.context_budget(args.max_context_tokens, args.max_new_tokens, "--max-context-tokens", "--max-new-tokens")
+    checks.at_least(args.max_turns, 1, "--max_turns", " (or leave it out for each env's own)")
+    checks.at_least(args.max_episode_tokens, 1, "--max_episode_tokens")
+    checks.context_budget(args.max_context_tokens, args.max_new_tokens_per_turn, "--max_context_tokens", "--max_new_tokens_per_turn")
+    checks.one_of(args.backend, EVAL_BACKENDS, "--backend")
     if not (args.temperature >= 0 and math.isfinite(args.temperature)):
         raise UserError(f"--temperature ({args.temperature}) must be a finite number >= 0 (0 = greedy)")
     checks.split(args.split)

@@ -43,6 +43,7 @@ def run_policy(
     max_new_tokens: int = 128,
     max_context_tokens: int | None = None,
     max_turns: int | None = None,
+    max_episode_tokens: int | None = None,
     temperature: float = 0.0,
     seed: int = 0,
     batch_size: int = 8,
@@ -62,7 +63,8 @@ def run_policy(
     if not isinstance(backend, Backend):
         backend = make_backend(backend, model=model, tokenizer=tokenizer)
     limits = RolloutLimits(max_turns=max_turns, max_new_tokens=max_new_tokens,
-                           max_context_tokens=max_context_tokens or default_context_tokens(model))
+                           max_context_tokens=max_context_tokens or default_context_tokens(model),
+                           **({"max_episode_tokens": max_episode_tokens} if max_episode_tokens else {}))
     engine = RolloutEngine(backend, limits=limits, record_turns=False,
                            sampling=SamplingParams(max_new_tokens, temperature, seed=seed))
     trajectories: list[Trajectory] = []
@@ -131,6 +133,7 @@ def evaluate(
     max_new_tokens: int = 128,
     max_context_tokens: int | None = None,
     max_turns: int | None = None,
+    max_episode_tokens: int | None = None,
     batch_size: int = 8,
     reward_plugins: Mapping[str, float] | None = None,
     config: Mapping[str, Any] | None = None,
@@ -161,7 +164,7 @@ def evaluate(
             if env_tasks:
                 rewards.check_fields(list(env_tasks[0]))
     run_kwargs = dict(env_kwargs=kwargs, max_new_tokens=max_new_tokens, max_context_tokens=max_context_tokens,
-                      max_turns=max_turns, temperature=temperature, seed=seed, batch_size=batch_size, rewards=rewards)
+                      max_turns=max_turns, max_episode_tokens=max_episode_tokens, temperature=temperature, seed=seed, batch_size=batch_size, rewards=rewards)
     jobs = [(name, "agent", [(e, "agent") for e in env_ids]) for name in policies]
     if any(modes.values()):
         jobs.append((BASE, "baseline", [(e, m) for e in env_ids for m in modes[e]]))
@@ -184,7 +187,7 @@ def evaluate(
     run_config.update(env_ids=list(env_ids), episodes=episodes, split=split, task_seed=task_seed, tasks_file=tasks_file,
                       env_kwargs=kwargs, baselines=modes, backend=backend, temperature=temperature, seed=seed,
                       max_new_tokens=max_new_tokens, max_context_tokens=max_context_tokens, max_turns=max_turns,
-                      batch_size=batch_size, reward_plugins=dict(reward_plugins or {}))
+                      max_episode_tokens=max_episode_tokens, batch_size=batch_size, reward_plugins=dict(reward_plugins or {}))
     return EvalResult(config=run_config, rows=rows)
 
 

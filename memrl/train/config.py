@@ -1,7 +1,10 @@
-"""The one training config: TRL's GRPOConfig plus what multi-turn memory training needs.
+"""The training config: TRL's GRPOConfig plus what multi-turn memory training needs, parsed
+beside TRL's own ModelConfig (the model and its LoRA adapter) as TRL's example scripts do.
 
-Parsed with TRL's parser, so a YAML file (``--config x.yaml``) sets defaults and CLI flags
-override them; unknown keys are rejected. Every field's ``help`` is its ``--help`` line.
+Parsed with TRL's parser (:func:`memrl.train.run.parse_config`), so a YAML file (``--config
+x.yaml``) sets defaults and CLI flags override them; unknown keys are rejected. Every field's
+``help`` is its ``--help`` line. The episode settings (env, budgets, reward plugins) come from
+:class:`memrl.settings.EpisodeSettings`, which ``memrl rollout`` and ``memrl eval`` read too.
 """
 
 from __future__ import annotations
@@ -10,28 +13,67 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from trl import GRPOConfig
+from trl import GRPOConfig, ModelConfig
 
 from memrl.errors import UserError
+from memrl.settings import EpisodeSettings
+
+# memrl's defaults for TRL's ModelConfig: a LoRA adapter on every linear layer, no dropout (TRL
+# defaults to full fine-tuning and 0.05). `model_config()` and the recipes' parser apply them.
+MODEL_DEFAULTS: dict[str, Any] = dict(use_peft=True, lora_dropout=0.0, lora_target_modules="all-linear")
+
+
+def model_config(**overrides: Any) -> ModelConfig:
+    """TRL's ModelConfig with memrl's defaults (:data:`MODEL_DEFAULTS`) under ``overrides``."""
+    return ModelConfig(**{**MODEL_DEFAULTS, **overrides})
+
+
+# TRL settings memrl does not honour (its rollouts, rewards and model loading are its own), each
+# with what to use instead. The parser refuses them in one line and hides them from --help: left
+# in, they were silently ignored or crashed inside TRL (--reward_weights).
+_REWARDS = "weight memrl's reward plugins with --reward_plugins '{\"name\": weight}'"
+_VLLM = "memrl's rollouts pick vLLM with --backend vllm (in-process) or --backend vllm-server"
+_IS = "memrl corrects for the sampling gap with --sampling_correction and --sampling_correction_cap"
+_SAMPLING = "memrl's rollouts sample with --temperature, --top_p and --top_k only"
+_LOGS = "--save_rollouts true writes every episode to <output_dir>/rollouts.jsonl"
+_QUANT = "memrl does not load quantized base models"
+NOT_HONOURED: dict[str, str] = {
+    "reward_weights": _REWARDS, "multi_objective_aggregation": _REWARDS,
+    "max_completion_length": "memrl's budgets are --max_new_tokens_per_turn and --max_episode_tokens",
+    "max_tool_calling_iterations": "memrl's turn cap is --max_turns",
+    **dict.fromkeys(("use_vllm", "vllm_mode", "vllm_model_impl", "vllm_server_base_url", "vllm_server_host",
+                     "vllm_server_port", "vllm_server_timeout", "vllm_group_port", "vllm_gpu_memory_utilization",
+                     "vllm_tensor_parallel_size", "vllm_enable_sleep_mode", "vllm_max_model_length",
+                     "vllm_structured_outputs_regex"), _VLLM),
+    **dict.fromkeys(("vllm_importance_sampling_correction", "vllm_importance_sampling_mode",
+                     "vllm_importance_sampling_cap", "vllm_importance_sampling_clip_min",
+                     "vllm_importance_sampling_clip_max"), _IS),
+    **dict.fromkeys(("generation_kwargs", "min_p", "repetition_penalty", "cache_implementation",
+                     "use_transformers_paged", "use_transformers_continuous_batching",
+                     "transformers_continuous_batching_config"), _SAMPLING),
+    **dict.fromkeys(("log_completions", "log_completions_hub_repo", "num_completions_to_print", "log_unique_prompts"), _LOGS),
+    "chat_template_kwargs": "memrl's envs render their prompts with the tokenizer's own chat template",
+    "model_init_kwargs": "memrl loads the model itself; --bf16 sets its dtype",
+    # ModelConfig
+    "dtype": "memrl loads the policy in bf16 with --bf16 true, else in float32",
+    "model_revision": "pass a local folder or a hub id at the revision you want",
+    "attn_implementation": "memrl loads the model with transformers' default attention",
+    "lora_task_type": "memrl trains causal LMs (CAUSAL_LM)",
+    **dict.fromkeys(("load_in_8bit", "load_in_4bit", "bnb_4bit_quant_type", "use_bnb_nested_quant",
+                     "bnb_4bit_quant_storage"), _QUANT),
+}
 
 
 @dataclass
-class MemRLConfig(GRPOConfig):
+class MemRLConfig(GRPOConfig, EpisodeSettings):
+    # The env, its tasks' seed, the backend, the token and turn budgets and the reward plugins are
+    # EpisodeSettings' fields (shared with memrl rollout / memrl eval); the model and LoRA are
+    # TRL's ModelConfig, parsed beside this config.
     # -- what to train on ------------------------------------------------------------------
-    env_id: str = field(default="memrl/FactRecall-v0", metadata={"help": "Environment id (`memrl envs` lists them)."})
-    env_kwargs: dict[str, Any] | str | None = field(default=None, metadata={"help": "Keyword arguments for the environment (YAML mapping or JSON)."})
-    model_name_or_path: str | None = field(default=None, metadata={"help": "HF model id or local path; default: the embedded SmolLM2-135M-Instruct."})
     train_tasks: int = field(default=256, metadata={"help": "Number of generated training tasks (train split)."})
-    task_seed: int = field(default=0, metadata={"help": "Seed of the task generator."})
     algorithm: str = field(default="grpo", metadata={"help": "grpo (GRPO family: DCPO, multi-conversation DAPO, step-wise GRPO) or ppo (critic + GAE)."})
     curriculum: bool = field(default=False, metadata={"help": "Train on tasks in increasing difficulty (easy stages first, spread over the run's steps, no shuffling); for recipes that define a schedule (AgeMem)."})
-    # -- rollout -------------------------------------------------------------------------------
-    backend: str = field(default="hf", metadata={"help": "Rollout backend: hf | vllm | vllm-server."})
-    max_turns: int | None = field(default=None, metadata={"help": "Turn cap per episode (default: the environment's)."})
-    max_new_tokens_per_turn: int = field(default=128, metadata={"help": "New tokens the policy may sample in one turn."})
-    max_context_tokens: int = field(default=2048, metadata={"help": "Prompt + new tokens of one model call."})
-    max_episode_tokens: int = field(default=4096, metadata={"help": "Policy tokens summed over one episode."})
-    rollout_temperature: float | None = field(default=None, metadata={"help": "Sampling temperature for rollouts (default: `temperature`)."})
+    # -- rollout (sampling: TRL's temperature, top_p, top_k) -------------------------------------
     save_rollouts: bool = field(default=False, metadata={"help": "Append every step's trajectories to <output_dir>/rollouts.jsonl."})
     # -- held-out evaluation (learning curves; TRL's eval loop scores completions, not episodes) --------
     eval_every: int = field(default=0, metadata={"help": "Play eval_tasks held-out tasks greedily every this many steps, at step 0 and after the last step, into log.jsonl (phase 'eval'); 0 = off. Episodes per batched generate: per_device_eval_batch_size."})
@@ -42,7 +84,6 @@ class MemRLConfig(GRPOConfig):
     sft_epochs: float = field(default=2.0, metadata={"help": "Epochs of the SFT warm start."})
     sft_learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate of the SFT warm start."})
     # -- reward and credit -----------------------------------------------------------------------
-    reward_plugins: dict[str, float] | str | None = field(default=None, metadata={"help": "Reward plugins and weights, e.g. {exact_match: 1.0, format_compliance: 0.1}; default: the environment's own reward."})
     advantage_baseline: str = field(default="mean", metadata={"help": "mean (GRPO) or rloo (leave-one-out)."})
     segments_per_group: int | None = field(default=None, metadata={"help": "DCPO (MemAct): train on this many segments sampled per group of num_generations trajectories (all when fewer), after advantages are computed over the unique trajectories; default: every segment. GRPO family only; groups are sampled per process, so keep per_device_train_batch_size a multiple of num_generations."})
     loss_aggregation: str = field(default="token", metadata={"help": "token: a token mean over the batch (with loss_type dapo); trajectory: every trajectory weighs the same, whatever its length or number of segments."})
@@ -55,16 +96,11 @@ class MemRLConfig(GRPOConfig):
     gae_lambda: float = field(default=0.95, metadata={"help": "PPO: GAE lambda."})
     vf_coef: float = field(default=0.5, metadata={"help": "PPO: weight of the value loss."})
     cliprange_value: float = field(default=0.2, metadata={"help": "PPO: clip range of the value update."})
+    # -- compute ---------------------------------------------------------------------------------
     cpu_threads: int | None = field(default=None, metadata={"help": "torch threads per process on a machine without CUDA; default: the cores this process may use divided by the processes on this machine (accelerate launch sets OMP_NUM_THREADS=1 where it counts one physical core, which halves the speed of 2 hyperthreads)."})
-    # -- model -----------------------------------------------------------------------------------
     # TRL turns gradient checkpointing on by default; it re-runs every forward in the backward
     # (a third more compute) to save activation memory that a small model does not need.
     gradient_checkpointing: bool = field(default=False, metadata={"help": "Recompute activations in the backward pass to save memory (costs about a third more compute); on for large models."})
-    use_lora: bool = field(default=True, metadata={"help": "Train a LoRA adapter (PEFT); false = full fine-tuning."})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.0, metadata={"help": "LoRA dropout."})
-    lora_target_modules: str = field(default="all-linear", metadata={"help": "Modules to adapt (PEFT's target_modules)."})
 
     def __post_init__(self) -> None:
         self.env_kwargs = _mapping(self.env_kwargs, "env_kwargs")

@@ -16,10 +16,11 @@ import math
 import os
 import shlex
 import sys
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from memrl import checks
 from memrl.errors import UserError
+from memrl.settings import SETTINGS, EpisodeSettings
 from memrl.train import resume as checkpoints
 from memrl.train.config import MemRLConfig
 from memrl.train.curriculum import Stages, ordered_train_tasks
@@ -38,6 +39,9 @@ CPU_COMMON: dict[str, Any] = dict(
     report_to=[],
 )
 
+if TYPE_CHECKING:
+    from trl import ModelConfig
+
 Prepare = Callable[[MemRLConfig], "tuple[Any, Any] | None"]
 
 
@@ -50,13 +54,13 @@ def run_recipe(name: str, defaults: dict[str, Any], argv: Sequence[str] | None =
     names the recipe's stages for ``--curriculum`` (:mod:`memrl.train.curriculum`).
     """
     try:
-        config = parse_config(argv, defaults=defaults)
-        resume = preflight(config)
+        config, model_args = parse_config(argv, defaults=defaults)
+        resume = preflight(config, model_args)
         train_tasks = ordered_train_tasks(config, curriculum, name)
         model = tokenizer = None
         if prepare is not None:
             model, tokenizer = prepare(config) or (None, None)
-        trainer = build_trainer(config, model=model, tokenizer=tokenizer, warm_start=not resume, train_tasks=train_tasks)
+        trainer = build_trainer(config, model_args=model_args, model=model, tokenizer=tokenizer, warm_start=not resume, train_tasks=train_tasks)
         trainer.train(resume_from_checkpoint=resume)
     except UserError as e:
         print(f"{name}: error: {e}", file=sys.stderr)
@@ -66,12 +70,12 @@ def run_recipe(name: str, defaults: dict[str, Any], argv: Sequence[str] | None =
     if trainer.accelerator.is_main_process:
         print(f"saved the adapter to {final}")
         print("evaluate it against the untrained base and the baselines with:")
-        print("  " + eval_command(config, final, eval_episodes))
+        print("  " + eval_command(config, final, eval_episodes, model_args.model_name_or_path))
     shut_down(trainer)
     return 0
 
 
-def preflight(config: MemRLConfig) -> str | None:
+def preflight(config: MemRLConfig, model_args: ModelConfig) -> str | None:
     """Check what the config names before a model loads: the step budget, the backend, the env
     built with its settings and one train task reset, the training tasks, the reward plugins
     (imported, signatures checked), the output folder, the model path, the checkpoint to resume,
@@ -100,13 +104,14 @@ def preflight(config: MemRLConfig) -> str | None:
         built.env.close()
     checks.rewards(config.reward_plugins, built.task, "--reward_plugins")
     held_out_tasks(config)  # --eval_every / --eval_tasks
-    if config.model_name_or_path is not None:
+    model = model_args.model_name_or_path
+    if model is not None:
         from memrl.models import is_embedded, resolve_model
 
-        if not is_embedded(str(config.model_name_or_path)):
-            resolve_model(config.model_name_or_path)  # a path that does not exist, a file, no config.json
+        if not is_embedded(str(model)):
+            resolve_model(model)  # a path that does not exist, a file, no config.json
     resume = checkpoints.resolve(config.resume_from_checkpoint, config.output_dir, say=_say)
-    checks.prompt_fits(config.model_name_or_path, config.env_id, built.messages, config.max_context_tokens,
+    checks.prompt_fits(model, config.env_id, built.messages, config.max_context_tokens,
                        config.max_new_tokens_per_turn, "--max_context_tokens")
     return resume
 
@@ -116,19 +121,19 @@ def _say(line: str) -> None:
         print(line, flush=True)
 
 
-def eval_command(config: MemRLConfig, adapter: str, episodes: int) -> str:
-    """The ``memrl eval`` line for a trained adapter on held-out tasks of the trained env."""
-    parts = ["memrl", "eval", "--policy", f"trained={adapter}", "--env", config.env_id,
-             "--episodes", str(episodes), "--split", "test", "--task-seed", str(config.task_seed),
-             "--training-log", os.path.join(config.output_dir, "log.jsonl"),
-             "--out", os.path.join(config.output_dir, "eval"),
-             # The same per-turn and per-call budgets as training: a policy judged under other
-             # limits than it was trained under is not the policy that was trained.
-             "--max-new-tokens", str(config.max_new_tokens_per_turn), "--max-context-tokens", str(config.max_context_tokens)]
-    if config.model_name_or_path:
-        parts += ["--model", str(config.model_name_or_path)]
-    if config.env_kwargs:
-        parts += ["--env-kwargs", json.dumps(config.env_kwargs)]
-    if config.reward_plugins:
-        parts += ["--reward-plugins", json.dumps(config.reward_plugins)]
+def eval_command(config: EpisodeSettings, adapter: str, episodes: int, model: str | None = None) -> str:
+    """The ``memrl eval`` line for a trained adapter on held-out tasks of the trained env: every
+    episode setting as trained, under the recipe's own flag names (``memrl eval`` reads the same
+    :class:`~memrl.settings.EpisodeSettings`), so nothing is translated. The budgets matter most:
+    a policy judged under other limits than it was trained under is not the policy that was
+    trained. ``config`` also needs ``output_dir``."""
+    parts = ["memrl", "eval", "--policy", f"trained={adapter}", "--episodes", str(episodes), "--split", "test"]
+    for name in SETTINGS:
+        value = getattr(config, name)
+        if value is None or value == {} or (name == "backend" and value == "vllm-server"):
+            continue  # the env's own turn cap, its own settings and reward; eval loads the adapter itself
+        parts += [f"--{name}", json.dumps(value) if isinstance(value, dict) else str(value)]
+    if model:
+        parts += ["--model_name_or_path", str(model)]
+    parts += ["--training-log", os.path.join(config.output_dir, "log.jsonl"), "--out", os.path.join(config.output_dir, "eval")]
     return shlex.join(parts)

@@ -2,50 +2,104 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import warnings
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from memrl.errors import UserError
-from memrl.train.config import MemRLConfig
+from memrl.train.config import MODEL_DEFAULTS, NOT_HONOURED, MemRLConfig, model_config
+
+if TYPE_CHECKING:
+    from trl import ModelConfig
 
 
-def parse_config(argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None) -> MemRLConfig:
-    """TRL's parser: ``--config file.yaml`` sets defaults, flags override; unknown keys fail.
+def parse_config(argv: Sequence[str] | None = None, defaults: dict[str, Any] | None = None) -> tuple[MemRLConfig, ModelConfig]:
+    """``(MemRLConfig, ModelConfig)`` from TRL's parser, as TRL's example scripts parse theirs:
+    ``--config file.yaml`` sets defaults, flags override; unknown keys fail. ``defaults`` (a
+    recipe's) may set fields of either. ``--use_lora`` is kept as memrl's older name of TRL's
+    ``--use_peft``.
 
     Every problem is one UserError line: a missing or unparsable YAML file (with its line), a flag
-    argparse refuses (instead of the whole usage block), an unknown key, a value a rule refuses.
+    argparse refuses (instead of the whole usage block), a TRL setting memrl does not honour, an
+    unknown key, a value a rule refuses.
     """
-    from trl import TrlParser
-
-    class OneLineTrlParser(TrlParser):
-        def error(self, message: str) -> Any:
-            raise UserError(f"{message} (see --help)")
-
     args = list(sys.argv[1:] if argv is None else argv)
-    _check_yaml(args)
-    parser = OneLineTrlParser((MemRLConfig,))
-    if defaults:
-        parser.set_defaults(**defaults)
+    yaml_keys = _check_yaml(args)
+    _refuse_not_honoured([a.split("=", 1)[0][2:] for a in args if a.startswith("--")] + yaml_keys)
+    parser = config_parser(defaults)
     try:
         with warnings.catch_warnings():
             # transformers 5 renames gradient_checkpointing*, which TRL's config still sets: a
             # warning the user cannot act on, printed before every recipe's own output or error.
             warnings.filterwarnings("ignore", r"`gradient_checkpointing\w*` is deprecated", FutureWarning)
-            (config,) = parser.parse_args_and_config(args)
+            config, model_args, extra = parser.parse_args_and_config(args)
     except ValueError as e:  # unknown YAML keys, bad values
         raise UserError(str(e).strip().splitlines()[0]) from None
-    return config
+    if extra.use_lora is not None:
+        model_args.use_peft = extra.use_lora
+    # An abbreviated flag (argparse accepts --reward_w) or a recipe default: caught by its value.
+    _refuse_not_honoured([name for name in NOT_HONOURED if _differs(config, model_args, name)])
+    return config, model_args
 
 
-def _check_yaml(args: list[str]) -> None:
-    """``--config FILE``: a file that exists and parses as a YAML mapping (TRL would raise raw)."""
+def config_parser(defaults: dict[str, Any] | None = None) -> argparse.ArgumentParser:
+    """TRL's parser over ``(MemRLConfig, ModelConfig)`` with memrl's defaults (``MODEL_DEFAULTS``,
+    then a recipe's ``defaults``), ``--use_lora``, and the TRL settings memrl does not honour
+    hidden from ``--help``. Its errors are one UserError line."""
+    from transformers.hf_argparser import string_to_bool
+    from trl import ModelConfig, TrlParser
+
+    class OneLineTrlParser(TrlParser):
+        def error(self, message: str) -> Any:
+            raise UserError(f"{message} (see --help)")
+
+    parser = OneLineTrlParser((MemRLConfig, ModelConfig))
+    parser.add_argument("--use_lora", type=string_to_bool, nargs="?", const=True, default=None,
+                        help="Same as --use_peft (memrl's earlier name for it).")
+    for action in parser._actions:
+        if action.dest in NOT_HONOURED:
+            action.help = argparse.SUPPRESS
+    _check_defaults(parser, defaults or {})
+    parser.set_defaults(**{**MODEL_DEFAULTS, **(defaults or {})})
+    return parser
+
+
+def _refuse_not_honoured(names: list[str]) -> None:
+    for name in names:
+        if name in NOT_HONOURED:
+            raise UserError(f"--{name} is a TRL setting memrl does not honour: {NOT_HONOURED[name]}")
+
+
+def _differs(config: MemRLConfig, model_args: Any, name: str) -> bool:
+    import dataclasses
+
+    from trl import ModelConfig
+
+    owner = config if hasattr(config, name) else model_args
+    cls = MemRLConfig if owner is config else ModelConfig
+    f = cls.__dataclass_fields__[name]
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    return getattr(owner, name) != default
+
+
+def _check_defaults(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    """A recipe's defaults name real settings: a misspelt key would otherwise be dropped silently."""
+    known = {action.dest for action in parser._actions}
+    unknown = sorted(set(defaults) - known)
+    if unknown:
+        raise ValueError(f"recipe defaults name unknown settings: {', '.join(unknown)}")
+
+
+def _check_yaml(args: list[str]) -> list[str]:
+    """``--config FILE``: a file that exists and parses as a YAML mapping (TRL would raise raw).
+    Returns its keys."""
     import yaml
 
     from memrl.checks import input_file
 
     if "--config" not in args:
-        return
+        return []
     at = args.index("--config")
     if at + 1 >= len(args):
         raise UserError("--config needs a YAML file, e.g. --config my.yaml")
@@ -61,11 +115,13 @@ def _check_yaml(args: list[str]) -> None:
         raise UserError(f"--config {str(path)!r} is not valid YAML: {problem}{where}") from None
     if not isinstance(config, dict):
         raise UserError(f"--config {str(path)!r} must hold a YAML mapping of settings (key: value), got {type(config).__name__}")
+    return [str(key) for key in config]
 
 
 def build_trainer(
     config: MemRLConfig,
     *,
+    model_args: ModelConfig | None = None,
     model: Any = None,
     tokenizer: Any = None,
     env_factory: Callable[[], Any] | None = None,
@@ -74,9 +130,13 @@ def build_trainer(
     callbacks: list | None = None,
     warm_start: bool = True,
 ) -> Any:
-    """A GRPO-family or PPO trainer for ``config`` (LoRA by default), after the optional SFT warm
-    start (``config.sft_warm_start_episodes``; skipped with ``warm_start=False``, e.g. on resume,
-    where the checkpoint's adapter already holds it)."""
+    """A GRPO-family or PPO trainer for ``config`` and TRL's ``model_args`` (default: memrl's,
+    :func:`memrl.train.config.model_config`: the embedded model with a LoRA adapter), after the
+    optional SFT warm start (``config.sft_warm_start_episodes``; skipped with ``warm_start=False``,
+    e.g. on resume, where the checkpoint's adapter already holds it). A ``model`` given here
+    replaces ``model_args.model_name_or_path``; its LoRA settings still apply."""
+    from trl import get_peft_config
+
     from memrl.models import load_model_and_tokenizer
     from memrl.models.threads import use_all_cores
     from memrl.train.grpo import MemoryGRPOTrainer
@@ -87,20 +147,15 @@ def build_trainer(
     if (line := use_all_cores()) is not None:
         print(line, file=sys.stderr)
     held_out = held_out_tasks(config, env_factory)  # checked before the model loads
+    model_args = model_args if model_args is not None else model_config()
     if model is None:
-        model, tokenizer = load_model_and_tokenizer(config.model_name_or_path, dtype=config.model_dtype)
+        model, tokenizer = load_model_and_tokenizer(model_args.model_name_or_path, dtype=config.model_dtype,
+                                                    trust_remote_code=config.trust_remote_code)
         print(f"policy weights in {config.model_dtype} ({precision_reason(config)})", file=sys.stderr)
     elif tokenizer is None:
         raise UserError("build_trainer got a model but no tokenizer; pass tokenizer=...")
-    peft_config = None
-    if config.use_lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
-            target_modules=config.lora_target_modules, task_type="CAUSAL_LM",
-        )
-    model = frozen_weights_in_bf16(model, config)
+    peft_config = get_peft_config(model_args)  # None without --use_peft: full fine-tuning
+    model = frozen_weights_in_bf16(model, config, model_args.use_peft)
     if warm_start and config.sft_warm_start_episodes > 0:
         from memrl.env.registry import make
         from memrl.train.warmstart import sft_warm_start
@@ -111,17 +166,18 @@ def build_trainer(
         model = sft_warm_start(model, tokenizer, config, peft_config, factory, demos)
     if hasattr(model, "peft_config"):
         peft_config = None  # RL continues the adapter the model already has
-    model = frozen_weights_in_bf16(model, config)
+    model = frozen_weights_in_bf16(model, config, model_args.use_peft)
     cls = MemoryPPOTrainer if config.algorithm == "ppo" else MemoryGRPOTrainer
     trainer = cls(
         model, config, processing_class=tokenizer, train_tasks=train_tasks, env_factory=env_factory,
         rewards=rewards, peft_config=peft_config, callbacks=callbacks,
     )
+    trainer.model_args = model_args  # the run's model and LoRA settings, for whoever reads the trainer
     add_held_out_eval(trainer, held_out)  # --eval_every: learning curves on held-out tasks
     return trainer
 
 
-def frozen_weights_in_bf16(model: Any, config: MemRLConfig) -> Any:
+def frozen_weights_in_bf16(model: Any, config: MemRLConfig, use_peft: bool = True) -> Any:
     """On a CPU with ``bf16``: the weights that will not be trained in bf16, the trained ones
     (LoRA, PPO's value head) in float32, so the optimizer keeps full-precision masters. A float32
     model under bf16 autocast is not an option on a CPU: transformers' attention then mixes
@@ -130,7 +186,7 @@ def frozen_weights_in_bf16(model: Any, config: MemRLConfig) -> Any:
 
     if not config.bf16 or torch.cuda.is_available():
         return model
-    if not config.use_lora and not hasattr(model, "peft_config"):
+    if not use_peft and not hasattr(model, "peft_config"):
         config.bf16 = False  # read by the Trainer: no autocast over float32 weights
         print("bf16 off: full fine-tuning on a CPU keeps float32 weights", file=sys.stderr)
         return model

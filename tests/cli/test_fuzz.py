@@ -50,6 +50,7 @@ def files(tmp_path_factory):
     (d / "empty.jsonl").write_text("\n")
     (d / "bad.yaml").write_text("max_steps: [1\n  bad")
     (d / "list.yaml").write_text("- 1\n- 2\n")
+    (d / "reward_weights.yaml").write_text("reward_weights: [1.0]\n")
     (d / "boom_reward.py").write_text("raise RuntimeError('boom at import')\n")
     (d / "kwless_reward.py").write_text("def score(completions, answer):\n    return [0.0] * len(completions)\n")
     adapter = d / "run" / "final"
@@ -87,14 +88,16 @@ CLI = [
     (["rollout", "--split", "bogus"], "unknown split 'bogus'"),
     (["rollout", "--temperature", "-1"], "--temperature (-1.0) must be a finite number >= 0"),
     (["rollout", "--temperature", "nan"], "--temperature (nan)"),
-    (["rollout", "--max-new-tokens", "0"], "--max-new-tokens (0) must be at least 1"),
+    (["rollout", "--max-new-tokens", "0"], "--max_new_tokens_per_turn (0) must be at least 1"),  # the old spelling still parses
+    (["rollout", "--max_turns", "0"], "--max_turns (0) must be at least 1"),
+    (["rollout", "--max_episode_tokens", "0"], "--max_episode_tokens (0) must be at least 1"),
     (["rollout", "--tasks", "0"], "--tasks (0) must be at least 1"),
     (["rollout", "--tasks", "abc"], "invalid int value: 'abc'"),
     (["rollout", "--group-size", "0"], "--group-size (0) must be at least 1"),
     (["rollout", "--backend", "bogus"], "--backend 'bogus' is not one of"),
     (["rollout", "--out", "{d}/folder"], "is a folder"),
     (["rollout", "--out", "{d}/existing.txt/x.jsonl"], "is a file, not a folder"),
-    (["rollout", "--max-context-tokens", "1"], "--max-context-tokens (1) must exceed --max-new-tokens (96)"),
+    (["rollout", "--max_context_tokens", "1"], "--max_context_tokens (1) must exceed --max_new_tokens_per_turn (128)"),
     (["rollout", "--env", "memrl/FactRecal-v0"], "Did you mean 'memrl/FactRecall-v0'"),
     (["rollout", "--env-kwargs", '{"memory": "sqlit"}'], "unknown memory store 'sqlit'. Did you mean 'sqlite'?"),
     (["rollout", "--env-kwargs", '{"n_facts": -3}'], "cannot make a validation task"),
@@ -116,15 +119,17 @@ CLI = [
     # eval
     (["eval", "--env-kwargs", '{"facts": -3}'], "has no setting 'facts'"),
     (["eval", "--env-kwargs", '{"memory": "sqlit"}'], "unknown memory store 'sqlit'"),
-    (["eval", "--max-turns", "0"], "--max-turns (0) must be at least 1"),
+    (["eval", "--max-turns", "0"], "--max_turns (0) must be at least 1"),
+    (["eval", "--max_episode_tokens", "0"], "--max_episode_tokens (0) must be at least 1"),
     (["eval", "--out", "{d}/existing.txt"], "is an existing file; pass a folder"),
     (["eval", "--batch-size", "0"], "--batch-size (0) must be at least 1"),
     (["eval", "--episodes", "0"], "--episodes (0) must be at least 1"),
-    (["eval", "--max-context-tokens", "1"], "--max-context-tokens (1) must exceed --max-new-tokens (128)"),
-    (["eval", "--max-new-tokens", "0"], "--max-new-tokens (0) must be at least 1"),
+    (["eval", "--max-context-tokens", "1"], "--max_context_tokens (1) must exceed --max_new_tokens_per_turn (128)"),
+    (["eval", "--max_new_tokens_per_turn", "0"], "--max_new_tokens_per_turn (0) must be at least 1"),
     (["eval", "--temperature", "-0.5"], "--temperature (-0.5)"),
     (["eval", "--split", "bogus"], "unknown split 'bogus'"),
-    (["eval", "--backend", "bogus"], "invalid choice: 'bogus'"),
+    (["eval", "--backend", "bogus"], "--backend 'bogus' is not one of hf, vllm"),
+    (["eval", "--backend", "vllm-server"], "--backend 'vllm-server' is not one of hf, vllm"),
     (["eval", "--training-log", "{d}/latin1.log"], "is not a log.jsonl: byte 3 is not UTF-8 text"),
     (["eval", "--training-log", "{d}/folder"], "is a folder"),
     (["eval", "--reward-plugins", '{"boom_reward:score": 1}'], "cannot load reward 'boom_reward:score': RuntimeError: boom at import"),
@@ -181,7 +186,7 @@ def test_the_context_budget_must_hold_the_first_prompt(tmp_path, capsys):
     (model / "config.json").write_text("{}")
     argv = ["rollout", "--model", str(model), "--max-new-tokens", "4", "--max-context-tokens", "40", "--out", str(tmp_path / "r.jsonl")]
     assert main(argv) == 2
-    assert "--max-context-tokens (40) cannot hold memrl/FactRecall-v0's first prompt (" in one_line(capsys)
+    assert "--max_context_tokens (40) cannot hold memrl/FactRecall-v0's first prompt (" in one_line(capsys)
 
 
 # Recipes: (argv, fragment); each runs over every recipe's own defaults.
@@ -206,6 +211,14 @@ RECIPE = [
     (["--resume_from_checkpoint", "{d}/ckpt/checkpoint-6"], "is not a complete checkpoint: trainer_state.json has no global_step"),
     (["--num_generations", "1"], "at least 2 generations per prompt"),  # TRL's own rule, one line
     (["--foo", "1"], "not used by the HfArgumentParser: ['--foo', '1']"),
+    # TRL settings memrl does not honour: refused by name, whatever their value
+    (["--reward_weights", "1", "2"], "--reward_weights is a TRL setting memrl does not honour: weight memrl's reward plugins with --reward_plugins"),
+    (["--reward_weights", "abc"], "--reward_weights is a TRL setting memrl does not honour"),
+    (["--reward_weigh", "1"], "--reward_weights is a TRL setting memrl does not honour"),  # argparse's abbreviation
+    (["--use_vllm", "true"], "--use_vllm is a TRL setting memrl does not honour: memrl's rollouts pick vLLM with --backend vllm"),
+    (["--dtype", "bfloat16"], "--dtype is a TRL setting memrl does not honour: memrl loads the policy in bf16 with --bf16 true"),
+    (["--config", "{d}/reward_weights.yaml"], "--reward_weights is a TRL setting memrl does not honour"),
+    (["--use_lora", "maybe"], "argument --use_lora: Truthy value expected"),
 ]
 FAST_RECIPE = {"train.py": RECIPE}  # every row on the generic recipe, a few rows on each method's defaults
 for name in RECIPES:

@@ -137,7 +137,7 @@ def test_bad_tasks_file(model_dir, tmp_path, capsys, content, message):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--env-kwargs", "{n_facts: 3}"], "--env-kwargs is not valid JSON"),
+    (["--env-kwargs", "{n_facts: 3}"], "--env_kwargs is not valid JSON"),
     (["--baselines", "oracle"], "has no baseline 'oracle'"),
     (["--policy", "base=somewhere/run/final"], "reserved"),
     (["--split", "dev"], "unknown split 'dev'"),
@@ -167,13 +167,15 @@ def test_the_command_recipes_print_parses():
     from memrl.cli.main import build_parser
     from memrl.train.recipe import eval_command
 
-    config = SimpleNamespace(env_id="memrl/AgeMem-v0", task_seed=3, output_dir="runs/x", model_name_or_path="Qwen/Qwen2.5-0.5B-Instruct",
+    config = SimpleNamespace(env_id="memrl/AgeMem-v0", task_seed=3, output_dir="runs/x", backend="hf", max_turns=None,
                              env_kwargs={"n_facts": 6}, max_new_tokens_per_turn=96, max_context_tokens=2048,
-                             reward_plugins={"exact_match": 1.0})
-    args = build_parser().parse_args(shlex.split(eval_command(config, "runs/x/final", 100))[1:])
-    assert (args.policy, args.env, args.episodes, args.split, args.task_seed) == (["trained=runs/x/final"], ["memrl/AgeMem-v0"], 100, "test", 3)
-    assert (args.training_log, args.out, args.model, json.loads(args.env_kwargs)) == ("runs/x/log.jsonl", "runs/x/eval", "Qwen/Qwen2.5-0.5B-Instruct", {"n_facts": 6})
-    assert (args.max_new_tokens, args.max_context_tokens, json.loads(args.reward_plugins)) == (96, 2048, {"exact_match": 1.0})
+                             max_episode_tokens=1024, reward_plugins={"exact_match": 1.0})
+    line = eval_command(config, "runs/x/final", 100, "Qwen/Qwen2.5-0.5B-Instruct")
+    args = build_parser().parse_args(shlex.split(line)[1:])
+    assert (args.policy, args.env_id, args.episodes, args.split, args.task_seed) == (["trained=runs/x/final"], ["memrl/AgeMem-v0"], 100, "test", 3)
+    assert (args.training_log, args.out, args.model_name_or_path, json.loads(args.env_kwargs)) == ("runs/x/log.jsonl", "runs/x/eval", "Qwen/Qwen2.5-0.5B-Instruct", {"n_facts": 6})
+    assert (args.max_new_tokens_per_turn, args.max_context_tokens, args.max_episode_tokens, args.max_turns) == (96, 2048, 1024, None)
+    assert json.loads(args.reward_plugins) == {"exact_match": 1.0}
 
 
 def test_show_prints_score_and_peak_context_by_task_size(tmp_path, capsys):

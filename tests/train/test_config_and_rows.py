@@ -13,7 +13,7 @@ from memrl.train.run import parse_config
 def test_yaml_sets_defaults_and_flags_override(tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text("env_id: memrl/FactRecall-v0\nnum_generations: 4\nper_device_train_batch_size: 8\nlearning_rate: 0.001\nreport_to: []\n")
-    config = parse_config(["--config", str(cfg), "--learning_rate", "0.5", "--output_dir", str(tmp_path / "o")])
+    config, _ = parse_config(["--config", str(cfg), "--learning_rate", "0.5", "--output_dir", str(tmp_path / "o")])
     assert config.num_generations == 4 and config.learning_rate == 0.5 and config.loss_type == "dapo"
 
 

@@ -11,6 +11,7 @@ import torch
 from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams
 from memrl.rollout.backends.hf import HFBackend
 from memrl.train import MemRLConfig, build_trainer
+from memrl.train.config import model_config
 from tests.train.toy import OpChoiceEnv, prime_operation_words
 
 
@@ -34,13 +35,13 @@ def train(tmp_path, algorithm: str, steps: int, **overrides):
     config = MemRLConfig(
         output_dir=str(tmp_path / algorithm), algorithm=algorithm, max_steps=steps, learning_rate=3e-3,
         per_device_train_batch_size=32, num_generations=8, max_new_tokens_per_turn=1, max_context_tokens=128,
-        temperature=1.0, use_lora=True, lora_r=8, lora_alpha=16, logging_steps=5, save_strategy="no",
+        temperature=1.0, logging_steps=5, save_strategy="no",
         report_to=[], seed=0, beta=0.0, disable_tqdm=True, gradient_checkpointing=False,
     )
     for key, value in overrides.items():
         setattr(config, key, value)
-    trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
-                            train_tasks=env.make_tasks("train", 256, seed=0))
+    trainer = build_trainer(config, model_args=model_config(lora_r=8, lora_alpha=16), model=model, tokenizer=tok,
+                            env_factory=lambda: OpChoiceEnv(tok), train_tasks=env.make_tasks("train", 256, seed=0))
     before = held_out_reward(trainer.model, tok, held_out)
     trainer.train()
     after = held_out_reward(trainer.model, tok, held_out)
@@ -67,9 +68,10 @@ def toy_trainer(tmp_path, *, steps: int, tasks: int, **overrides):
         max_new_tokens_per_turn=1, max_context_tokens=128, save_strategy="no", report_to=[], seed=0, beta=0.0,
         logging_steps=1, disable_tqdm=True, gradient_checkpointing=False,
     )
+    model_args = model_config()
     for key, value in overrides.items():
-        setattr(config, key, value)
-    trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
+        setattr(model_args if hasattr(model_args, key) else config, key, value)  # use_peft: TRL's ModelConfig
+    trainer = build_trainer(config, model_args=model_args, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
                             train_tasks=OpChoiceEnv(tok).make_tasks("train", tasks, seed=0))
     return trainer, tok
 
@@ -96,7 +98,7 @@ def test_backend_samples_from_the_new_weights_after_a_step(tmp_path):
     "overrides",
     [
         {"beta": 0.05},  # KL to the reference: the base with the LoRA adapter disabled
-        {"use_lora": False, "learning_rate": 1e-3},  # full fine-tuning (no PEFT)
+        {"use_peft": False, "learning_rate": 1e-3},  # full fine-tuning (no PEFT)
         {"loss_aggregation": "trajectory", "advantage_baseline": "rloo", "scale_rewards": "none", "epsilon_high": 0.28},  # Dr.GRPO-style options
         {"reward_plugins": {"tests.train.toy:outcome_score": 1.0, "format_compliance": 0.0}},  # plugins instead of the env reward
     ],
@@ -108,7 +110,7 @@ def test_trainer_options_run_a_step_and_move_the_weights(tmp_path, overrides):
     trainer.train()
     moved = [n for n, p in trainer.model.named_parameters() if p.requires_grad and not torch.equal(before[n], p.detach())]
     assert moved
-    assert ("lora_" in moved[0]) == config.use_lora
+    assert ("lora_" in moved[0]) == trainer.model_args.use_peft
     if config.reward_plugins:
         import json
 

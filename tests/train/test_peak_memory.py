@@ -89,6 +89,7 @@ def child(argv: list[str] | None = None) -> None:
     from memrl.train import MemRLConfig, build_trainer
     from tests.train.toy import OpChoiceEnv, prime_operation_words
 
+    from memrl.train.config import model_config
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--episodes", type=int, required=True)
@@ -98,12 +99,13 @@ def child(argv: list[str] | None = None) -> None:
     prime_operation_words(model, tok)  # rewards that differ within a group: a real gradient
     config = MemRLConfig(
         output_dir=args.out, max_steps=1, per_device_train_batch_size=args.episodes, num_generations=4,
-        max_new_tokens_per_turn=COMPLETION, max_context_tokens=256, temperature=1.0, lora_r=8, lora_alpha=16,
+        max_new_tokens_per_turn=COMPLETION, max_context_tokens=256, temperature=1.0,
         save_strategy="no", report_to=[], seed=0, beta=0.0, logging_steps=1, disable_tqdm=True,
         # float32 on every CPU (bf16 is on by default where the CPU has it): the same run everywhere.
         gradient_checkpointing=False, bf16=False, update_tokens_per_forward=args.update_tokens,
     )
-    trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
+    trainer = build_trainer(config, model_args=model_config(lora_r=8, lora_alpha=16), model=model, tokenizer=tok,
+                            env_factory=lambda: OpChoiceEnv(tok),
                             train_tasks=OpChoiceEnv(tok).make_tasks("train", args.episodes, seed=0))
     trainer.train()
     profile = trainer.profile

@@ -9,6 +9,7 @@ import argparse
 
 from memrl.models import tiny_model
 from memrl.train import MemRLConfig, build_trainer
+from memrl.train.config import model_config
 from memrl.train.run import shut_down
 from tests.train.toy import OpChoiceEnv, prime_operation_words
 
@@ -27,10 +28,11 @@ def main() -> None:
     config = MemRLConfig(
         output_dir=args.output_dir, algorithm=args.algorithm, max_steps=args.steps, save_steps=args.save_steps,
         learning_rate=3e-3, per_device_train_batch_size=16, num_generations=8, max_new_tokens_per_turn=1,
-        max_context_tokens=128, temperature=1.0, lora_r=8, lora_alpha=16, logging_steps=1, report_to=[],
+        max_context_tokens=128, temperature=1.0, logging_steps=1, report_to=[],
         seed=0, beta=0.0, disable_tqdm=True, gradient_checkpointing=False,
     )
-    trainer = build_trainer(config, model=model, tokenizer=tok, env_factory=lambda: OpChoiceEnv(tok),
+    trainer = build_trainer(config, model_args=model_config(lora_r=8, lora_alpha=16), model=model, tokenizer=tok,
+                            env_factory=lambda: OpChoiceEnv(tok),
                             train_tasks=env.make_tasks("train", 64, seed=0))
     trainer.train(resume_from_checkpoint=True if args.resume else None)
     trainer.save_model(f"{args.output_dir}/final")
