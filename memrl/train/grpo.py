@@ -403,6 +403,11 @@ class MemoryGRPOTrainer(GRPOTrainer):
         self.accelerator.wait_for_everyone()
 
     def _save_extras(self, folder: str) -> None:
-        """memrl's own files in a checkpoint: the config that trained it."""
+        """memrl's own files in a checkpoint: the config that trained it, with TRL's ModelConfig (the
+        model and its LoRA settings, set by build_trainer) under ``model_config``."""
+        config = self.args.to_dict()
+        model_args = getattr(self, "model_args", None)
+        if model_args is not None:
+            config["model_config"] = dataclasses.asdict(model_args)
         with open(os.path.join(folder, "memrl_config.json"), "w") as f:
-            json.dump(self.args.to_dict(), f, indent=1, default=str)
+            json.dump(config, f, indent=1, default=str)

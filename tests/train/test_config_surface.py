@@ -106,3 +106,19 @@ def test_a_recipe_refuses_reward_weights_with_one_line_and_exit_2(tmp_path):
     assert p.returncode == 2, p.stderr
     assert lines == ["recipes/train.py: error: --reward_weights is a TRL setting memrl does not honour: weight memrl's "
                      "reward plugins with --reward_plugins '{\"name\": weight}'"], p.stderr
+
+
+def test_a_checkpoint_records_the_model_config_beside_the_training_config(tmp_path):
+    """memrl_config.json keeps its flat training keys (resume reads 'algorithm') and adds TRL's
+    ModelConfig under 'model_config': the base model and the LoRA settings that trained it."""
+    import json
+    from types import SimpleNamespace
+
+    from memrl.train.grpo import MemoryGRPOTrainer
+
+    trainer = SimpleNamespace(args=SimpleNamespace(to_dict=lambda: {"algorithm": "grpo"}),
+                              model_args=model_config(model_name_or_path="org/base", lora_r=4))
+    MemoryGRPOTrainer._save_extras(trainer, str(tmp_path))
+    saved = json.loads((tmp_path / "memrl_config.json").read_text())
+    assert saved["algorithm"] == "grpo"
+    assert (saved["model_config"]["model_name_or_path"], saved["model_config"]["lora_r"]) == ("org/base", 4)
