@@ -73,9 +73,10 @@ def run_phase(phase: str, model: str | None, out: Path, train_flags: list[str], 
         child.returncode = os.waitstatus_to_exitcode(status)
     record = {"phase": phase, "rc": child.returncode, "wall_s": time.perf_counter() - start,
               "peak_bytes": usage.ru_maxrss * 1024}  # Linux reports kilobytes
-    info = folder / "model.json"
-    if info.exists():
-        record.update(json.loads(info.read_text()))
+    for name in ("model.json", "stages.json"):
+        if (folder / name).exists():
+            data = json.loads((folder / name).read_text())
+            record.update(data if name == "model.json" else {"stages": data})
     return record
 
 
@@ -94,6 +95,20 @@ def print_report(records: list[dict], model_label: str) -> None:
             f"{params / 1e9:.3f} ({r['dtype']})" if params else "?",
             f"{r['peak_bytes'] / params:.1f}x" if params and r["rc"] == 0 else "",
         )
+    Console(width=140).print(table)
+    print_stages(records)
+
+
+def print_stages(records: list[dict]) -> None:
+    """Per phase, each stage's sampled RSS maximum and the high-water mark at its end: the stage
+    where the high-water mark rises to the phase's peak is where the peak happened."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("phase", "stage", "max RSS GB (sampled)", "high-water mark at its end GB", title="where the peak happens")
+    for r in records:
+        for stage, entry in r.get("stages", {}).items():
+            table.add_row(r["phase"], stage, f"{entry['rss_max'] / 1e9:.2f}", f"{entry['hwm_end'] / 1e9:.2f}")
     Console(width=140).print(table)
 
 
@@ -143,15 +158,88 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 # -- the child: one phase, through memrl's public functions --------------------------------------------
 def run_child(args: argparse.Namespace) -> int:
-    record_model_loads(Path(args.out) / "model.json")
-    if args.child == "eval":
-        return run_eval(args)
-    return run_training(args)
+    sampler = StageSampler(Path(args.out) / "stages.json")
+    record_model_loads(Path(args.out) / "model.json", sampler)
+    mark_training_stages(sampler)
+    try:
+        if args.child == "eval":
+            return run_eval(args)
+        return run_training(args)
+    finally:
+        sampler.stop()
 
 
-def record_model_loads(path: Path) -> None:
+class StageSampler:
+    """Where a phase's memory goes: RSS read from /proc/self/status every few milliseconds by a
+    thread, its maximum kept per stage (imports and load, SFT, rollout, old/ref log-probs,
+    update), and the kernel's exact high-water mark (VmHWM) read as each stage ends, so the stage
+    that set the phase's peak is known even where the sampling missed a short spike."""
+
+    def __init__(self, path: Path, every_s: float = 0.02):
+        import threading
+
+        self.path, self.every_s, self.stage = path, every_s, "imports + load"
+        self.stages: dict[str, dict[str, int]] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def status() -> dict[str, int]:
+        with open("/proc/self/status", encoding="utf-8") as f:
+            return {k: int(v.split()[0]) * 1024 for k, v in (line.split(":", 1) for line in f) if k in ("VmRSS", "VmHWM")}
+
+    def _sample(self) -> None:
+        now = self.status()
+        entry = self.stages.setdefault(self.stage, {"rss_max": 0, "hwm_end": 0})
+        entry["rss_max"] = max(entry["rss_max"], now["VmRSS"])
+        entry["hwm_end"] = now["VmHWM"]
+
+    def _run(self) -> None:
+        while not self._done.wait(self.every_s):
+            self._sample()
+
+    def enter(self, stage: str) -> None:
+        self._sample()  # closes the stage that ends here
+        self.stage = stage
+        self._sample()
+
+    def stop(self) -> None:
+        self.enter("end")
+        self._done.set()
+        self._thread.join()
+        self.path.write_text(json.dumps(self.stages))
+
+
+def mark_training_stages(sampler: StageSampler) -> None:
+    """Wrap the trainers' stage methods so the sampler knows which stage is running."""
+    from memrl.train import grpo, ppo, warmstart
+
+    def staged(cls, name: str, stage: str, after: str | None = None) -> None:
+        method = getattr(cls, name)
+
+        def wrapper(self, *a, **kw):
+            sampler.enter(stage)
+            try:
+                return method(self, *a, **kw)
+            finally:
+                if after:
+                    sampler.enter(after)
+
+        setattr(cls, name, wrapper)
+
+    staged(warmstart.ChunkedSFTTrainer, "train", "sft", after="after sft")
+    staged(grpo.MemoryGRPOTrainer, "_rollout", "rollout")
+    staged(ppo.MemoryPPOTrainer, "_batch_values", "values pass")
+    staged(grpo.MemoryGRPOTrainer, "_old_and_ref_logps", "old/ref logps")
+    # From the first micro-batch's forward to the end of the step: backward and optimizer included.
+    staged(grpo.MemoryGRPOTrainer, "compute_loss", "update")
+
+
+def record_model_loads(path: Path, sampler: StageSampler) -> None:
     """Wrap memrl's model loader (build_trainer and memrl eval import it when they run) so the
-    loaded model's parameter count and bytes are written to ``path``."""
+    loaded model's parameter count and bytes are written to ``path``; the stage after it is
+    'after load' (eval's rollouts, or the trainer's setup)."""
     import memrl.models
 
     load = memrl.models.load_model_and_tokenizer
@@ -164,6 +252,7 @@ def record_model_loads(path: Path) -> None:
             "param_bytes": sum(p.numel() * p.element_size() for p in params),
             "dtype": str(params[0].dtype).removeprefix("torch."),
         }))
+        sampler.enter("after load")
         return model, tokenizer
 
     memrl.models.load_model_and_tokenizer = load_and_record
@@ -189,11 +278,14 @@ def run_training(args: argparse.Namespace) -> int:
         flags += ["--sft_warm_start_episodes", "0"]
     if args.model:
         flags += ["--model_name_or_path", args.model]
-    config = parse_config([*flags, *args.train_flags], defaults=recipe_defaults(recipe))
+    parsed = parse_config([*flags, *args.train_flags], defaults=recipe_defaults(recipe))
+    # (MemRLConfig, TRL's ModelConfig) since the config surface split; a MemRLConfig before it.
+    config, model_args = parsed if isinstance(parsed, tuple) else (parsed, None)
     if args.child == "sft" and config.sft_warm_start_episodes < 1:
         print("the sft phase needs --sft_warm_start_episodes >= 1", file=sys.stderr)
         return 2
-    trainer = build_trainer(config)  # the sft phase ends here: its warm start ran inside
+    kwargs = {} if model_args is None else {"model_args": model_args}
+    trainer = build_trainer(config, **kwargs)  # the sft phase ends here: its warm start ran inside
     if args.child != "sft":
         trainer.train()
     shut_down(trainer)

@@ -8,11 +8,12 @@ logits (and their log-softmax, entropy and gradient): unbounded, they grow with 
 batch. With the update cut into micro-batches of ``update_tokens_per_forward`` padded tokens,
 4x the episodes must cost about what 1x costs. The ceiling is half of ONE float32 copy of the
 extra rows' logits: a regression keeps at least one such copy alive (measured: several).
-The control run (micro-batching effectively off) must break that ceiling, so the test cannot
-pass because the model or the batch stopped being large enough to show the difference.
+The control run (micro-batching and the chunked log-probs of ``logits_chunk_tokens`` both off:
+every completion position's logits at once) must break that ceiling, so the test cannot pass
+because the model or the batch stopped being large enough to show the difference.
 
     pytest -m slow tests/train/test_peak_memory.py     # three child runs, ~45 s on 2 CPU cores
-    python -m tests.train.test_peak_memory --out /tmp/x --episodes 8 --update-tokens 256   # one
+    python -m tests.train.test_peak_memory --out /tmp/x --episodes 8 --update-tokens 256 --logits-chunk 256   # one
 """
 
 from __future__ import annotations
@@ -31,13 +32,14 @@ EPISODES = 8  # the small run (16 rows); the large one has 4x as many
 COMPLETION = 32  # sampled tokens per reply (a random model almost never samples EOS in 32 tokens)
 BOUNDED = 256  # update_tokens_per_forward of the bounded runs: about 2 rows per micro-batch
 UNBOUNDED = 10**9  # micro-batching effectively off: the whole batch in one forward
+CHUNK = 256  # logits_chunk_tokens of the bounded runs (the default); 0 = unchunked
 
 
-def run_step(tmp_path: Path, episodes: int, update_tokens: int) -> dict:
+def run_step(tmp_path: Path, episodes: int, update_tokens: int, logits_chunk: int = CHUNK) -> dict:
     """One GRPO step in a child process; its peak RSS (bytes) and the batch it trained on."""
-    out = tmp_path / f"e{episodes}-u{update_tokens}"
+    out = tmp_path / f"e{episodes}-u{update_tokens}-c{logits_chunk}"
     cmd = [sys.executable, "-m", "tests.train.test_peak_memory", "--out", str(out), "--episodes", str(episodes),
-           "--update-tokens", str(update_tokens)]
+           "--update-tokens", str(update_tokens), "--logits-chunk", str(logits_chunk)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     child = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = child.stdout.read()
@@ -72,14 +74,14 @@ def logits_bytes(rows: int, vocab: int) -> int:
 def test_update_memory_does_not_grow_with_the_batch(tmp_path):
     small = run_step(tmp_path, EPISODES, BOUNDED)
     large = run_step(tmp_path, 4 * EPISODES, BOUNDED)
-    control = run_step(tmp_path, 4 * EPISODES, UNBOUNDED)
+    control = run_step(tmp_path, 4 * EPISODES, UNBOUNDED, logits_chunk=0)
     # The batch is what the ceiling assumes: 4x the rows, (nearly) every reply COMPLETION tokens long.
     assert large["rows"] == 4 * small["rows"] and large["policy_tokens"] >= 0.9 * large["rows"] * COMPLETION, (small, large)
     ceiling = logits_bytes(large["rows"] - small["rows"], large["vocab"]) // 2
     mb = {name: round(r["peak"] / 2**20) for name, r in (("small", small), ("large", large), ("control", control))}
     print(f"peak RSS MiB {mb}; ceiling on the growth {ceiling / 2**20:.0f} MiB")
     assert large["peak"] - small["peak"] < ceiling, f"4x the episodes cost {(large['peak'] - small['peak']) / 2**20:.0f} MiB more {mb}"
-    # The control: without micro-batches the same growth breaks the ceiling (else the test is blind).
+    # The control: without micro-batches or chunks the same growth breaks the ceiling (else the test is blind).
     assert control["peak"] - small["peak"] > ceiling, f"the unbounded update did not break the ceiling {mb}"
 
 
@@ -87,13 +89,14 @@ def test_update_memory_does_not_grow_with_the_batch(tmp_path):
 def child(argv: list[str] | None = None) -> None:
     from memrl.models import tiny_model
     from memrl.train import MemRLConfig, build_trainer
+    from memrl.train.config import model_config
     from tests.train.toy import OpChoiceEnv, prime_operation_words
 
-    from memrl.train.config import model_config
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", required=True)
     ap.add_argument("--episodes", type=int, required=True)
     ap.add_argument("--update-tokens", type=int, required=True)
+    ap.add_argument("--logits-chunk", type=int, default=CHUNK)
     args = ap.parse_args(argv)
     model, tok = tiny_model(seed=0)
     prime_operation_words(model, tok)  # rewards that differ within a group: a real gradient
@@ -103,6 +106,7 @@ def child(argv: list[str] | None = None) -> None:
         save_strategy="no", report_to=[], seed=0, beta=0.0, logging_steps=1, disable_tqdm=True,
         # float32 on every CPU (bf16 is on by default where the CPU has it): the same run everywhere.
         gradient_checkpointing=False, bf16=False, update_tokens_per_forward=args.update_tokens,
+        logits_chunk_tokens=args.logits_chunk,
     )
     trainer = build_trainer(config, model_args=model_config(lora_r=8, lora_alpha=16), model=model, tokenizer=tok,
                             env_factory=lambda: OpChoiceEnv(tok),
