@@ -17,4 +17,4 @@ def test_agemem_recipe_two_steps_with_warm_start(tmp_path):
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     logged = {k for r in rows for k in r}
     assert {"reward/agemem_task/mean", "reward/agemem_memory/mean", "reward/agemem_context/mean"} <= logged
-    assert "--env memrl/AgeMem-v0" in p.stdout
+    assert "--env_id memrl/AgeMem-v0" in p.stdout

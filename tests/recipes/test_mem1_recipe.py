@@ -14,7 +14,7 @@ from tests.recipes.smoke import ROOT, run_recipe
 @pytest.mark.slow
 def test_mem1_recipe_two_ppo_steps_on_a_tiny_model(tmp_path):
     p = run_recipe("mem1.py", tmp_path, "--env_kwargs", json.dumps({"n_objectives": 2}), "--sft_warm_start_episodes", "2")
-    assert "--env memrl/MEM1-v0" in p.stdout
+    assert "--env_id memrl/MEM1-v0" in p.stdout
     run = tmp_path / "run"
     assert (run / "sft" / "adapter_model.safetensors").exists()  # the warm start on the scripted expert ran
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]

@@ -14,7 +14,7 @@ from tests.recipes.smoke import ROOT, run_recipe
 @pytest.mark.slow
 def test_memact_recipe_two_steps_with_sampled_segments_on_a_tiny_model(tmp_path):
     p = run_recipe("memact.py", tmp_path, "--segments_per_group", "1", "--sft_warm_start_episodes", "2")
-    assert "--env memrl/MemAct-v0" in p.stdout
+    assert "--env_id memrl/MemAct-v0" in p.stdout
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     steps = [row for row in rows if "reward" in row]  # the last line is the run summary

@@ -18,7 +18,7 @@ TINY_ENV = {"source": "needle", "doc_tokens": 384, "chunk_tokens": 128, "memory_
 def test_memagent_recipe_two_steps_on_a_tiny_model(tmp_path):
     p = run_recipe("memagent.py", tmp_path, "--env_kwargs", json.dumps(TINY_ENV), "--sft_warm_start_episodes", "2")
     assert "SFT warm start:" in p.stdout and (tmp_path / "run" / "sft" / "adapter_model.safetensors").exists()
-    assert "--env memrl/MemAgent-v0" in p.stdout
+    assert "--env_id memrl/MemAgent-v0" in p.stdout
     run = tmp_path / "run"
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     steps = [row for row in rows if "reward" in row]  # the last row is the run summary

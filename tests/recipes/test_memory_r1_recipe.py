@@ -14,14 +14,14 @@ from tests.recipes.smoke import ROOT, run_recipe
 @pytest.mark.slow
 def test_manager_grpo_two_steps_on_a_tiny_model(tmp_path):
     p = run_recipe("memory_r1.py", tmp_path)
-    assert "--env memrl/MemoryR1-Manager-v0" in p.stdout
+    assert "--env_id memrl/MemoryR1-Manager-v0" in p.stdout
 
 
 @pytest.mark.slow
 def test_answer_agent_ppo_two_steps_on_a_tiny_model(tmp_path):
     p = run_recipe("memory_r1.py", tmp_path, "--env_id", "memrl/MemoryR1-Answer-v0", "--algorithm", "ppo",
                    "--env_kwargs", '{"n_memories": 20}')
-    assert "--env memrl/MemoryR1-Answer-v0" in p.stdout
+    assert "--env_id memrl/MemoryR1-Answer-v0" in p.stdout
 
 
 @pytest.mark.slow

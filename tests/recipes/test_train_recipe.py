@@ -13,7 +13,7 @@ from tests.recipes.smoke import ROOT, run_recipe
 @pytest.mark.slow
 def test_train_recipe_two_steps_on_a_tiny_model(tmp_path):
     p = run_recipe("train.py", tmp_path, "--env_id", "memrl/FactRecall-v0")
-    assert "--env memrl/FactRecall-v0" in p.stdout
+    assert "--env_id memrl/FactRecall-v0" in p.stdout
 
 
 def test_bad_flag_is_one_line_and_exit_2():
