@@ -21,7 +21,7 @@ LAYERS = [
     ["scoring"],  # the reward API and answer metrics
     ["env", "rollout"],  # the env contract, the rollout engine
     ["actions", "memory", "models"],  # parsing model text, stores, model loading
-    ["errors", "parsing"],  # leaves
+    ["errors", "parsing", "settings"],  # leaves (settings: the episode knobs recipes, rollout and eval share)
 ]
 RANK = {unit: rank for rank, units in enumerate(LAYERS) for unit in units}
 
