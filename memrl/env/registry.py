@@ -60,13 +60,30 @@ def _load_builtins() -> None:
 
 
 def spec(id: str) -> EnvSpec:
-    """The spec for ``id``; an unknown id gets one line with the closest registered ids."""
+    """The spec for ``id``; an unknown id gets one line with the closest registered ids.
+
+    ``"module:namespace/Name-v0"`` (Gymnasium's form) imports ``module`` first, so an env a user
+    registers in their own module can be named on the command line (``--env_id my_env:mine/Rooms-v0``).
+    """
     _load_builtins()
+    module, colon, id = id.rpartition(":")
+    if colon:
+        _import_env_module(module, id)
     if id in registry:
         return registry[id]
     close = difflib.get_close_matches(id, list(registry), n=3, cutoff=0.6)
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UserError(f"unknown environment {id!r}.{hint} Run `memrl envs` to list them.")
+
+
+def _import_env_module(module: str, id: str) -> None:
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or not module.startswith(exc.name):
+            raise  # the module exists but one of its own imports is missing: show the real error
+        raise UserError(f"cannot import {module!r} to register {id!r}: no module {exc.name!r}; put its folder on "
+                        "PYTHONPATH (e.g. PYTHONPATH=.) or install its package") from None
 
 
 def make(id: str, **kwargs: Any) -> Any:
