@@ -28,16 +28,18 @@ INSTRUCTIONS = (
 )
 
 
-def make_fact_world(rng: random.Random, n_facts: int = 4) -> dict[str, Any]:
-    """``n_facts`` facts about distinct people and one question about one of them."""
-    people = rng.sample(NAMES, n_facts)
+def make_fact_world(rng: random.Random, n_facts: int = 4, per_person: int = 1) -> dict[str, Any]:
+    """``n_facts`` facts, ``per_person`` about each person (different attributes), and one question
+    about one of them. ``per_person`` 1 is FactRecall's world; FactLookup asks for more."""
     facts, qa = [], []
-    for name in people:
-        attr = rng.choice(sorted(ATTRIBUTES))
-        fact_t, question_t, values = ATTRIBUTES[attr]
-        value = rng.choice(values)
-        facts.append(fact_t.format(name=name, value=value))
-        qa.append((question_t.format(name=name), value))
+    attributes = sorted(ATTRIBUTES)
+    for name in rng.sample(NAMES, n_facts // per_person):
+        # one attribute is drawn with choice, as FactRecall always has, so its tasks stay the same
+        for attr in [rng.choice(attributes)] if per_person == 1 else rng.sample(attributes, per_person):
+            fact_t, question_t, values = ATTRIBUTES[attr]
+            value = rng.choice(values)
+            facts.append(fact_t.format(name=name, value=value))
+            qa.append((question_t.format(name=name), value))
     question, answer = rng.choice(qa)
     return {"facts": facts, "question": question, "answer": answer}
 

@@ -17,7 +17,7 @@ from memrl.env.base import MemoryEnv
 from memrl.env.registry import register, registry
 from memrl.env.splits import generate_split
 from memrl.env.tools import tool
-from memrl.envs.factrecall import ATTRIBUTES, NAMES, FactRecallEnv
+from memrl.envs.factrecall import ATTRIBUTES, FactRecallEnv, make_fact_world
 from memrl.errors import UserError
 from memrl.scoring.text import exact_match, token_f1
 
@@ -27,19 +27,6 @@ INSTRUCTIONS = (
     "First think inside <think></think>, then either call tools or give the final answer inside "
     "<answer></answer>."
 )
-
-
-def make_lookup_world(rng: random.Random, n_facts: int, per_person: int) -> dict[str, Any]:
-    """``n_facts`` facts, ``per_person`` about each person (different attributes), and one question."""
-    facts, qa = [], []
-    for name in rng.sample(NAMES, n_facts // per_person):
-        for attr in rng.sample(sorted(ATTRIBUTES), per_person):
-            fact_t, question_t, values = ATTRIBUTES[attr]
-            value = rng.choice(values)
-            facts.append(fact_t.format(name=name, value=value))
-            qa.append((question_t.format(name=name), value))
-    question, answer = rng.choice(qa)
-    return {"facts": facts, "question": question, "answer": answer}
 
 
 class FactLookupEnv(MemoryEnv):
@@ -89,14 +76,14 @@ class FactLookupEnv(MemoryEnv):
     def make_tasks(self, split: str = "train", n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
         if self.per_person == 1:
             return self._recall.make_tasks(split, n, seed)
-        return generate_split(lambda rng: make_lookup_world(rng, self.n_facts, self.per_person),
+        return generate_split(lambda rng: make_fact_world(rng, self.n_facts, self.per_person),
                               lambda t: [t["facts"], t["question"]], split=split, n=n, seed=seed,
                               prefix=f"factlookup{self.n_facts}x{self.per_person}")
 
     def sample_task(self, rng: random.Random) -> dict[str, Any]:
         if self.per_person == 1:
             return self._recall.sample_task(rng)
-        task = make_lookup_world(rng, self.n_facts, self.per_person)
+        task = make_fact_world(rng, self.n_facts, self.per_person)
         task["id"] = f"factlookup-seed-{rng.getrandbits(32):08x}"
         return task
 
