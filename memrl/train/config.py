@@ -83,6 +83,7 @@ class MemRLConfig(GRPOConfig, EpisodeSettings):
     sft_warm_start_episodes: int = field(default=0, metadata={"help": "Episodes of the env's scripted expert to fine-tune on (TRL SFTTrainer) before RL; 0 = off. Needs an env with expert_reply()."})
     sft_epochs: float = field(default=2.0, metadata={"help": "Epochs of the SFT warm start."})
     sft_learning_rate: float = field(default=1e-3, metadata={"help": "Learning rate of the SFT warm start."})
+    sft_env_kwargs: dict[str, Any] | str | None = field(default=None, metadata={"help": "JSON merged over env_kwargs for the warm start's expert episodes only, e.g. '{\"n_objectives\": 2}': demonstrate the format on easy tasks and leave the harder ones (env_kwargs) to RL."})
     # -- reward and credit -----------------------------------------------------------------------
     advantage_baseline: str = field(default="mean", metadata={"help": "mean (GRPO) or rloo (leave-one-out)."})
     segments_per_group: int | None = field(default=None, metadata={"help": "DCPO (MemAct): train on this many segments sampled per group of num_generations trajectories (all when fewer), after advantages are computed over the unique trajectories; default: every segment. GRPO family only; groups are sampled per process, so keep per_device_train_batch_size a multiple of num_generations."})
@@ -104,6 +105,7 @@ class MemRLConfig(GRPOConfig, EpisodeSettings):
 
     def __post_init__(self) -> None:
         self.env_kwargs = _mapping(self.env_kwargs, "env_kwargs")
+        self.sft_env_kwargs = _mapping(self.sft_env_kwargs, "sft_env_kwargs")
         self.reward_plugins = _mapping(self.reward_plugins, "reward_plugins")
         # bf16 where the hardware runs it natively: a CUDA GPU with bf16, or a CPU with AMX-BF16 /
         # AVX512-BF16 (there a bf16 matmul measured ~5x float32's rate). TRL defaults it to True,

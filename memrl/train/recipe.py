@@ -93,6 +93,13 @@ def preflight(config: MemRLConfig, model_args: ModelConfig) -> str | None:
     try:
         if built.task is None:
             raise UserError(f"{config.env_id} has no task generator; the recipes train on generated tasks")
+        if config.sft_env_kwargs:
+            try:
+                demo = checks.env_task(config.env_id, {**config.env_kwargs, **config.sft_env_kwargs}, split_name="train",
+                                       seed=config.task_seed + 1, flag="--sft_env_kwargs")
+            except UserError as exc:
+                raise UserError(f"--sft_env_kwargs: {exc}") from None
+            demo.env.close()
         if config.sft_warm_start_episodes > 0 and not hasattr(built.env, "expert_reply"):
             raise UserError(f"--sft_warm_start_episodes needs an env with a scripted expert (expert_reply); "
                             f"{config.env_id} has none: pass --sft_warm_start_episodes 0")

@@ -160,8 +160,9 @@ def build_trainer(
         from memrl.env.registry import make
         from memrl.train.warmstart import sft_warm_start
 
-        factory = env_factory or (lambda: make(config.env_id, **config.env_kwargs))
-        # Demonstrations come from the train split, seeded apart from the RL tasks' seed.
+        factory = env_factory or (lambda: make(config.env_id, **{**config.env_kwargs, **config.sft_env_kwargs}))
+        # Demonstrations come from the train split, seeded apart from the RL tasks' seed;
+        # --sft_env_kwargs may make them easier than the RL tasks (the format, not the decisions).
         demos = factory().make_tasks("train", config.sft_warm_start_episodes, config.task_seed + 1)
         model = sft_warm_start(model, tokenizer, config, peft_config, factory, demos)
     if hasattr(model, "peft_config"):

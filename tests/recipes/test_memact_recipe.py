@@ -28,3 +28,11 @@ def test_bad_env_setting_is_one_line_and_exit_2():
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 2, p.stderr[-2000:]
     assert p.stderr.strip().splitlines()[-1].startswith("recipes/memact.py: error: hide_prune_fraction (2) must be in [0, 1]")
+
+
+def test_bad_warm_start_env_setting_is_one_line_and_exit_2():
+    p = subprocess.run([sys.executable, "recipes/memact.py", "--sft_env_kwargs", '{"hide_prune_fraction": 2}'], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 2, p.stderr[-2000:]
+    last = p.stderr.strip().splitlines()[-1]
+    assert "--sft_env_kwargs" in last and "hide_prune_fraction (2) must be in [0, 1]" in last

@@ -80,3 +80,31 @@ def test_sft_rows_per_forward_fit_the_update_budget(batch, tokens, context, rows
 
     config = SimpleNamespace(per_device_train_batch_size=batch, update_tokens_per_forward=tokens, max_context_tokens=context)
     assert sft_rows_per_forward(config) == rows
+
+
+def test_warm_start_plays_sft_env_kwargs_and_rl_keeps_env_kwargs(tmp_path, monkeypatch):
+    """--sft_env_kwargs: the expert demonstrates on the easy tasks it names (N = 1 here), while
+    the RL tasks keep env_kwargs' mix (N = 1, 2, 4)."""
+    import json
+
+    import memrl.train.warmstart as warmstart
+    from memrl.train.run import build_trainer
+
+    seen = {}
+
+    def record(model, tokenizer, config, peft_config, factory, tasks):
+        seen["sizes"] = {len(t["questions"]) for t in tasks}
+        seen["env_sizes"] = factory().sizes
+        return model
+
+    monkeypatch.setattr(warmstart, "sft_warm_start", record)
+    model, tok = tiny_model(seed=0)
+    config = MemRLConfig(output_dir=str(tmp_path), env_id="memrl/MemAct-v0",
+                         env_kwargs={"n_objectives": [1, 2, 4], "source": "synthetic"}, sft_env_kwargs='{"n_objectives": 1}',
+                         sft_warm_start_episodes=6, per_device_train_batch_size=2, num_generations=2, max_steps=1,
+                         train_tasks=6, report_to=[], disable_tqdm=True)
+    trainer = build_trainer(config, model=model, tokenizer=tok)
+    assert seen["sizes"] == {1}
+    assert seen["env_sizes"] == [1]
+    assert trainer.env_factory().sizes == [1, 2, 4]
+    assert {len(json.loads(t)["questions"]) for t in trainer.train_dataset["task"]} == {1, 2, 4}
