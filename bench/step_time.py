@@ -33,15 +33,20 @@ from transformers import TrainerCallback  # noqa: E402
 ADAPTER = "runs/step_time/adapter"
 
 
-def matmul_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 3.0) -> float:
-    """This machine's dense matmul rate in ``dtype`` (the roofline the update is judged against)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 3.0, device: torch.device | str = "cpu") -> float:
+    """The dense matmul rate in ``dtype`` on ``device``, where the update runs (the roofline it is
+    judged against). On a GPU n grows to 8192: a 2048 product is too short to reach its peak."""
+    device = torch.device(device)
+    n = 8192 if device.type == "cuda" else n
+    a, b = torch.randn(n, n, dtype=dtype, device=device), torch.randn(n, n, dtype=dtype, device=device)
     for _ in range(3):
         a @ b
     count, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
         a @ b
         count += 1
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # else the loop times the launches, not the products
     return 2 * n**3 * count / (time.perf_counter() - start) / 1e9
 
 
@@ -111,12 +116,12 @@ def main() -> None:
     trainer.add_callback(_Profiles(trainer, profiles))
     trainer.train()
 
-    named = trainer.accelerator.unwrap_model(trainer.model).named_parameters()
+    named = list(trainer.accelerator.unwrap_model(trainer.model).named_parameters())
     params = sum(p.numel() for name, p in named if "lora_" not in name)  # the base model's weights
-    rate = matmul_gflops(torch.bfloat16) * 1e9
+    rate = matmul_gflops(torch.bfloat16, device=named[0][1].device) * 1e9
     timed = list(zip(clock.walls, profiles))[args.warmup :]
     table = Table("step", "wall s", "rollout s", "old/ref logp s", "update s", "rows", "real tok", "padded tok",
-                  "sampled tok", "sampled tok/s", title=f"GRPO steps, AgeMem CPU default, bf16={config.bf16}")
+                  "sampled tok", "sampled tok/s", title=f"GRPO steps, AgeMem CPU default, bf16={config.bf16}, {trainer.accelerator.device}")
     for i, (wall, p) in enumerate(timed, start=args.warmup + 1):
         update = wall - p["rollout_s"] - p["logps_s"]
         table.add_row(str(i), f"{wall:.1f}", f"{p['rollout_s']:.1f}", f"{p['logps_s']:.1f}", f"{update:.1f}", f"{p['rows']:.0f}",
