@@ -8,7 +8,7 @@
 #      tests/recipes/test_train_recipe.py (recipes/accelerate/cpu.yaml on a machine that has CUDA);
 #   3. bench/step_time.py on a random-initialised model of SmolLM2-135M's shape (random weights:
 #      every reply runs to its token limit, so the figures are a decode-bound upper bound, not a
-#      trained policy's step), one untimed and one timed step of the AgeMem CPU default.
+#      trained policy's step), one step of the AgeMem CPU default (STEP_ARGS).
 # Without CUDA it runs step 1 on the CPU and says what it skipped.
 #
 # Packages the machine lacks travel as wheels in $CARRY/whl (installed into /tmp/site) and the
@@ -25,6 +25,9 @@ exec > >(tee -a "$OUT/log.txt") 2>&1
 CARRY=${CARRY:-.gpucarry}
 FAST_S=${FAST_S:-210}    # the not-slow suite (and the slow GPU tests beside it)
 STEP_S=${STEP_S:-110}    # the step-time bench
+# One step, no warm-up: with random weights every turn decodes to its limit; on the H200 a warm-up
+# and a timed step did not finish in 100 s.
+STEP_ARGS=${STEP_ARGS:---warmup 0 --steps 1}
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1
 T0=$SECONDS
 stamp() { echo "== [$((SECONDS - T0))s] $*"; }
@@ -57,7 +60,7 @@ EOF
 CUDA=$(python3 -c "import torch; print(int(torch.cuda.is_available()))")
 
 stamp "1. bench/gpu_paths.py"
-timeout 100 python3 bench/gpu_paths.py 2>&1 | grep -v -E "FutureWarning|warnings.warn|^\{'" | tee "$OUT/paths.txt" | grep -E "^(PASS|FAIL|device|no CUDA|gpu_paths|[A-Za-z]*Error)"
+timeout 100 python3 bench/gpu_paths.py 2>&1 | grep --line-buffered -v -E "FutureWarning|warnings.warn|^\{'" | tee "$OUT/paths.txt" | grep -E "^(PASS|FAIL|device|no CUDA|gpu_paths|[A-Za-z]*Error)"
 
 if [ "$CUDA" != 1 ]; then
   stamp "no CUDA: the suite, the slow GPU tests and the GPU timing are skipped (they need the GPU machine)"
@@ -92,8 +95,8 @@ AutoTokenizer.from_pretrained(src).save_pretrained(dst)
 shutil.copy(src / "generation_config.json", dst)
 print(f"random-initialised {src.name}-shaped model in {dst}")
 EOF
-timeout "$STEP_S" python3 bench/step_time.py --no-adapter --warmup 1 --steps 1 -- --model_name_or_path /tmp/smollm2-shaped-random \
-  2>&1 | grep -v -E "FutureWarning|warnings.warn|^\{'" > "$OUT/step_time.txt"
+timeout "$STEP_S" python3 bench/step_time.py --no-adapter $STEP_ARGS -- --model_name_or_path /tmp/smollm2-shaped-random \
+  2>&1 | grep --line-buffered -v -E "FutureWarning|warnings.warn" > "$OUT/step_time.txt"
 echo "step_time exit $?"
 grep -v -E "^\s*$" "$OUT/step_time.txt" | tail -n 12
 

@@ -11,6 +11,9 @@ import pytest
 # Hub. The data they may read is ../shared/data beside the repository (CI lays it there); tests
 # that need it skip when it is absent. Set before any test imports `datasets`.
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+# Tests that import bm25s themselves (to compare scores) would let it import JAX where JAX is
+# installed, and JAX takes 75% of a GPU's memory per process (memrl.memory hides JAX from bm25s).
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if SHARED_DATA.is_dir():
     os.environ.setdefault("MEMRL_DATA", str(SHARED_DATA))

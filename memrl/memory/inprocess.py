@@ -23,16 +23,39 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from bm25s.stopwords import STOPWORDS_EN
 
 from memrl.memory.base import MemoryEntry, MemoryStore, json_text
+
+
+def _bm25s_stopwords() -> list[str]:
+    """bm25s's English stop words, imported with JAX hidden from bm25s.
+
+    Where JAX is installed (GPU images often carry it), ``import bm25s`` imports it and runs a
+    top-k at import time, and JAX then preallocates 75% of the GPU's memory in every process that
+    imports memrl.memory. Measured on an H200: PyTorch ran out of CUDA memory in the recipes'
+    processes, and parallel pytest workers could not start JAX at all. memrl needs only this
+    list; without JAX, bm25s uses numpy.
+    """
+    import sys
+
+    if "jax" in sys.modules or "bm25s" in sys.modules:  # too late to hide it, or already hidden
+        from bm25s.stopwords import STOPWORDS_EN
+
+        return STOPWORDS_EN
+    sys.modules["jax"] = None  # type: ignore[assignment]  # makes bm25s's `import jax.lax` raise ImportError
+    try:
+        from bm25s.stopwords import STOPWORDS_EN
+    finally:
+        del sys.modules["jax"]  # the user's own `import jax` works as before
+    return STOPWORDS_EN
+
 
 # Runs of letters and digits. Unlike bm25s's default (``\w\w+``) this keeps one-character
 # tokens ("3 cats", "room B"), which facts are full of; it also splits on "_" as SQLite FTS5's
 # unicode61 tokenizer does, so both backends see the same words.
 TOKEN_PATTERN = r"[^\W_]+"
 _TOKEN_RE = re.compile(TOKEN_PATTERN)
-STOPWORDS = frozenset(STOPWORDS_EN)
+STOPWORDS = frozenset(_bm25s_stopwords())
 
 
 def tokenize(text: str) -> list[str]:

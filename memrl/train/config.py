@@ -112,13 +112,18 @@ class MemRLConfig(GRPOConfig, EpisodeSettings):
         # which fails on other CPUs. The loss stays TRL's "dapo" default: a token mean over the
         # whole batch, so an episode cut into many segments (rows) is not over-weighted.
         import torch
+        from accelerate.utils import parse_flag_from_env
 
         from memrl.models.loading import cpu_bf16_kind
 
+        # The CPU also where a GPU is present but the run asks for the CPU: --use_cpu, or
+        # accelerate's use_cpu (recipes/accelerate/cpu.yaml sets ACCELERATE_USE_CPU). Missing
+        # that, a cpu.yaml launch on a GPU machine loaded the model on the GPU while accelerate
+        # ran on the CPU ("Calculated loss must be on the original device: cuda:0", on an H200).
+        cuda = torch.cuda.is_available() and not (self.use_cpu or parse_flag_from_env("ACCELERATE_USE_CPU"))
         if self.bf16 is None:
-            cuda = torch.cuda.is_available()
             self.bf16 = bool(torch.cuda.is_bf16_supported()) if cuda else cpu_bf16_kind() is not None
-        if not torch.cuda.is_available():
+        if not cuda:
             # Several processes on a CPU-only machine join over gloo only in accelerate's CPU mode.
             self.use_cpu = True
             os.environ.setdefault("ACCELERATE_USE_CPU", "true")

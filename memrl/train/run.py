@@ -150,6 +150,7 @@ def build_trainer(
     model_args = model_args if model_args is not None else model_config()
     if model is None:
         model, tokenizer = load_model_and_tokenizer(model_args.model_name_or_path, dtype=config.model_dtype,
+                                                    device="cpu" if config.use_cpu else None,
                                                     trust_remote_code=config.trust_remote_code)
         print(f"policy weights in {config.model_dtype} ({precision_reason(config)})", file=sys.stderr)
     elif tokenizer is None:
@@ -179,15 +180,21 @@ def build_trainer(
 
 
 def frozen_weights_in_bf16(model: Any, config: MemRLConfig, use_peft: bool = True) -> Any:
-    """On a CPU with ``bf16``: the weights that will not be trained in bf16, the trained ones
-    (LoRA, PPO's value head) in float32, so the optimizer keeps full-precision masters. A float32
-    model under bf16 autocast is not an option on a CPU: transformers' attention then mixes
-    float32 keys with bf16 values. Full fine-tuning keeps float32 (no master copy) and bf16 off."""
+    """With ``bf16``: the weights that will not be trained in bf16, the trained ones (LoRA, PPO's
+    value head) in float32, so the optimizer keeps full-precision masters. A float32 model under
+    bf16 autocast is not an option: on a CPU transformers' attention mixes float32 keys with bf16
+    values, and on a GPU SDPA refused float32 queries and keys (rotary embeddings keep them in
+    float32) beside bf16 values (an H200, a float32 model given to build_trainer). On a CPU, full
+    fine-tuning keeps float32 (no master copy) and bf16 off; on a GPU it keeps the weights as
+    they were loaded (bf16 from load_model_and_tokenizer)."""
     import torch
 
-    if not config.bf16 or torch.cuda.is_available():
+    if not config.bf16:
         return model
+    cuda = torch.cuda.is_available() and not config.use_cpu
     if not use_peft and not hasattr(model, "peft_config"):
+        if cuda:
+            return model
         config.bf16 = False  # read by the Trainer: no autocast over float32 weights
         print("bf16 off: full fine-tuning on a CPU keeps float32 weights", file=sys.stderr)
         return model
@@ -204,7 +211,7 @@ def precision_reason(config: MemRLConfig) -> str:
 
     from memrl.models.loading import cpu_bf16_kind
 
-    if torch.cuda.is_available():
+    if torch.cuda.is_available() and not config.use_cpu:
         return "CUDA"
     kind = cpu_bf16_kind()
     if config.bf16:
