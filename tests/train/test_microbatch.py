@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from memrl.train import microbatch
@@ -74,3 +75,51 @@ def test_the_sampling_gap_is_logged_and_corrected(tmp_path):
     # The config's bf16 (on this CPU) runs the update under autocast; the rollout sampled in fp32.
     assert 0.0 <= row["rollout/logp_mismatch_mean"] < 0.5
     assert 0.0 <= row["rollout/is_ratio_capped_share"] <= 1.0
+
+
+def test_the_cpu_default_budget_is_1024_tokens_and_a_given_one_is_kept(tmp_path):
+    """#25: on a CPU the update's activations are the RAM peak; 1,024 tokens per forward keeps the
+    main command within 4 GB (bench/results/peak_memory.txt). GPUs keep 2,048."""
+    from memrl.train import MemRLConfig
+
+    default = MemRLConfig(output_dir=str(tmp_path), report_to=[]).update_tokens_per_forward
+    assert default == (1024 if not torch.cuda.is_available() else 2048)
+    assert MemRLConfig(output_dir=str(tmp_path), report_to=[], update_tokens_per_forward=4096).update_tokens_per_forward == 4096
+    assert MemRLConfig(output_dir=str(tmp_path), report_to=[], use_cpu=True).update_tokens_per_forward == 1024
+
+
+@pytest.mark.parametrize("rows_per_forward", [1, 2])
+def test_sft_rows_per_forward_do_not_change_the_accumulated_gradient(tmp_path, rows_per_forward):
+    """The warm start's rows per forward (from update_tokens_per_forward) are a memory knob only:
+    4 turns in forwards of 1 or 2 rows, accumulated as the Trainer does (the loss divided by the
+    step's token count, not by the accumulation steps), give the gradient of one 4-row forward."""
+    from peft import LoraConfig
+    from trl import SFTConfig
+
+    from memrl.env.registry import make
+    from memrl.models import tiny_model
+    from memrl.train.warmstart import ChunkedSFTTrainer, expert_demonstrations
+
+    model, tok = tiny_model(seed=0)
+    factory = lambda: make("memrl/AgeMem-v0", tool_prompt="compact")  # noqa: E731
+    data = expert_demonstrations(factory, factory().make_tasks("train", 1, seed=1))
+    args = SFTConfig(output_dir=str(tmp_path), per_device_train_batch_size=4, max_length=1024, completion_only_loss=True,
+                     report_to=[], bf16=False, use_cpu=True, save_strategy="no", disable_tqdm=True)
+    lora = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", task_type="CAUSAL_LM")
+    trainer = ChunkedSFTTrainer(model=model, args=args, train_dataset=data, processing_class=tok, peft_config=lora)
+    batch = next(iter(trainer.get_train_dataloader()))
+    assert batch["input_ids"].size(0) == 4
+    tokens = (batch["labels"] != -100).sum()  # the step's count, as Trainer.get_batch_samples gives it
+
+    def gradient(rows: int) -> dict[str, torch.Tensor]:
+        trainer.model.zero_grad()
+        trainer.current_gradient_accumulation_steps = 4 // rows
+        for start in range(0, 4, rows):
+            part = {k: v[start : start + rows] if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            trainer.training_step(trainer.model, part, num_items_in_batch=tokens)
+        return {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
+
+    whole, parts = gradient(4), gradient(rows_per_forward)
+    assert whole.keys() == parts.keys() and whole
+    for name, g in whole.items():
+        torch.testing.assert_close(parts[name], g, atol=1e-6, rtol=1e-4, msg=name)
