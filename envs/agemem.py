@@ -149,28 +149,29 @@ class AgeMemEnv(MemoryEnv):
 
     # -- stages ----------------------------------------------------------------------------------
     def begin(self, task: dict[str, Any]) -> None:
+        self._start(task)
+        self.start_stage(("system", self.system_prompt(INSTRUCTIONS)),
+                         ("user", _facts_block(task) + "\n" + STAGE_HINTS[1]))
+
+    def begin_baseline(self, task: dict[str, Any]) -> None:
+        # A baseline has no tools to act on stages 1-2: it is shown what is left at question time
+        # (with full context, the facts too; the budget cut is a context cut, which it never makes).
+        self._start(task)
+        self.stage = 3
+        self.start_stage(("system", self.system_prompt(INSTRUCTIONS)))
+        if self.mode.keeps_context:
+            self.context.append("user", _facts_block(task))
+        for note in task["notes"]:
+            self.context.append("user", note)
+        self._enforce_budget()
+        self.context.append("user", self._question_text(), pinned=True)
+
+    def _start(self, task: dict[str, Any]) -> None:
         self.stage, self.stage_turns, self.overflowed = 1, 0, False
         self.retrieved: list[str] = []
         self.removed_notes = 0
         for text in task["facts"] + task["notes"]:
             self.observe(text)
-        if self.memory_mode != "agent":
-            self._baseline_context(task)
-            return
-        self.start_stage(("system", self.system_prompt(INSTRUCTIONS)),
-                         ("user", "Facts:\n" + "\n".join(f"- {f}" for f in task["facts"]) + "\n" + STAGE_HINTS[1]))
-
-    def _baseline_context(self, task: dict[str, Any]) -> None:
-        # A baseline has no tools to act on stages 1-2: it is shown what is left at question time.
-        self.stage = 3
-        self.start_stage(("system", self.system_prompt(INSTRUCTIONS)))
-        if self.memory_mode == "full_context":
-            self.context.append("user", "Facts:\n" + "\n".join(f"- {f}" for f in task["facts"]))
-        for note in task["notes"]:
-            self.context.append("user", note)
-        if self.memory_mode != "full_context":
-            self._enforce_budget()
-        self.context.append("user", self._question_text(), pinned=True)
 
     def after_turn(self, action: Action) -> bool:
         self.stage_turns += 1
@@ -198,12 +199,13 @@ class AgeMemEnv(MemoryEnv):
 
     def _question_text(self) -> str:
         question = self.task["question"]
-        hint = f"\n{STAGE_HINTS[3]}" if self.memory_mode == "agent" else ""
+        hint = self.memory_hint(f"\n{STAGE_HINTS[3]}")
         return f"{self.recall(question)}Question: {question}{hint}"
 
     def _enforce_budget(self) -> None:
-        """Over budget when the question arrives: penalised, and the oldest messages are cut."""
-        while self._context_words() > self.context_budget:
+        """Over budget when the question arrives: penalised, and the oldest messages are cut
+        (never with full context: nothing shown is cut)."""
+        while not self.mode.keeps_context and self._context_words() > self.context_budget:
             self.overflowed = True
             oldest = next(iter(self._notes()), None)
             if oldest is None:
@@ -261,7 +263,7 @@ class AgeMemEnv(MemoryEnv):
 
     def _r_memory(self) -> float:
         stored = [normalize(e.content) for e in self.memory.entries()]
-        if self.memory_mode != "agent":
+        if not self.mode.is_agent:
             stored = []  # baselines' rule-based writes earn no memory reward: there is no policy to credit
         holds = lambda fact: any(_covers(s, normalize(fact)) for s in stored)  # noqa: E731
         support = sum(holds(f) for f in self.task["supporting"]) / max(len(self.task["supporting"]), 1)
@@ -377,6 +379,10 @@ class AgeMemEnv(MemoryEnv):
             criteria: Keywords, such as "weather report".
         """
         return self.context.filter(criteria).message
+
+
+def _facts_block(task: dict[str, Any]) -> str:
+    return "Facts:\n" + "\n".join(f"- {f}" for f in task["facts"])
 
 
 def _covers(stored: str, fact: str) -> bool:

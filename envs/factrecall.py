@@ -102,7 +102,7 @@ class FactRecallEnv(MemoryEnv):
         facts = "\n".join(f"- {f}" for f in task["facts"])
         for fact in task["facts"]:
             self.observe(fact)
-        hint = "Store what you may need later with Add_memory." if self.memory_mode == "agent" else "Reply OK when you have read them."
+        hint = self.memory_hint("Store what you may need later with Add_memory.", otherwise="Reply OK when you have read them.")
         self.context.append("user", f"Facts:\n{facts}\n{hint}", pinned=True)
 
     def after_turn(self, action: Action) -> bool:
@@ -110,7 +110,7 @@ class FactRecallEnv(MemoryEnv):
             # Stage change: the context is cleared but long-term memory persists (a rewrite).
             self.stage = 2
             question = self.task["question"]
-            hint = "\nUse Retrieve_memory if you need it." if self.memory_mode == "agent" else ""
+            hint = self.memory_hint("\nUse Retrieve_memory if you need it.")
             self.start_stage(("system", self.system_prompt(INSTRUCTIONS)),
                              ("user", f"{self.recall(question)}Question: {question}{hint}"))
         return False

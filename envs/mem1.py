@@ -70,8 +70,10 @@ class MEM1Env(MultiObjectiveQAEnv):
         return f"<information>\n{super().run_tool(call)}\n</information>"
 
     def after_turn(self, action: Action) -> bool:
-        if self.memory_mode != "full_context":
-            self._rebuild(keep_reply=self.memory_mode == "agent")
+        # The reply is the agent's memory: kept by the agent, dropped without memory ("none"); with
+        # full context nothing is dropped.
+        if not self.mode.keeps_context:
+            self._rebuild(keep_reply=self.mode.is_agent)
         return False
 
     def expert_reply(self) -> str:
@@ -104,5 +106,5 @@ class MEM1Env(MultiObjectiveQAEnv):
         # After the first turn the rebuilt context happens to extend what the model saw
         # ([task] -> [task, reply, observation]); MEM1 still trains one segment per turn, so every
         # turn is a rewrite unless the whole history is kept (full_context).
-        return self.memory_mode == "full_context"
+        return self.mode.keeps_context
 

@@ -103,24 +103,31 @@ class MemAgentEnv(MemoryEnv):
 
     # -- episode ----------------------------------------------------------------------------------
     def begin(self, task: dict[str, Any]) -> None:
+        self._cut(task)
+        self.max_turns = len(self.chunks) + 1  # one turn per section, then the answer
+        self._show_section()
+
+    def begin_baseline(self, task: dict[str, Any]) -> None:
+        # No memory to write: one answer turn, shown the whole document with full context, the
+        # problem's BM25 hits with retrieval, the problem alone with none.
+        self._cut(task)
+        self.chunk_index = len(self.chunks)  # nothing is read
+        self.max_turns = 1
+        for paragraph in task["paragraphs"]:
+            self.observe(paragraph)  # indexed by the retrieval baseline
+        document = "Document:\n" + "\n\n".join(task["paragraphs"]) + "\n\n" if self.mode.keeps_context else ""
+        self.start_stage(("system", ANSWER_INSTRUCTIONS),
+                         ("user", f"{document}{self.recall(task['question'])}{self._answer_request(memory=False)}"))
+
+    def _cut(self, task: dict[str, Any]) -> None:
         chunks = chunk_document(task["paragraphs"], self.chunk_tokens)
         keep = len(chunks) if self.max_chunks is None else min(len(chunks), self.max_chunks)
         self.chunks, self.chunk_index, self.memory_text = chunks[:keep], 0, ""
         self.outcome.update(chunks=keep, chunks_dropped=len(chunks) - keep, memory_overflows=0)
-        if self.memory_mode == "agent":
-            self.max_turns = keep + 1  # one turn per section, then the answer
-            self._show_section()
-            return
-        self.max_turns = 1
-        for paragraph in task["paragraphs"]:
-            self.observe(paragraph)  # indexed by the retrieval baseline
-        document = "Document:\n" + "\n\n".join(task["paragraphs"]) + "\n\n" if self.memory_mode == "full_context" else ""
-        self.start_stage(("system", ANSWER_INSTRUCTIONS),
-                         ("user", f"{document}{self.recall(task['question'])}{self._answer_request(memory=False)}"))
 
     def reading(self) -> bool:
         """Whether this turn reads a section (the reply is the new memory) rather than answers."""
-        return self.memory_mode == "agent" and self.chunk_index < len(self.chunks)
+        return self.chunk_index < len(self.chunks)
 
     def parse(self, text: str) -> Action:
         # A read turn's reply is the new memory, not an action: no parse, no format error.
@@ -154,7 +161,7 @@ class MemAgentEnv(MemoryEnv):
         paragraphs read so far (each cut to an equal share of ``memory_tokens``); the answer turn
         boxes the gold answer. It teaches the format (a small model never writes ``\\boxed{}``
         unprompted), not the reading: the expert cannot miss the evidence."""
-        if self.memory_mode != "agent" or self.chunk_index >= len(self.chunks):
+        if not self.reading():
             return f"\\boxed{{{self.task['answer'][0]}}}"
         read = self.chunks[: self.chunk_index + 1]
         gold = [self.task["paragraphs"][p] for p in self.task["gold_positions"]]

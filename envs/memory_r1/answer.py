@@ -113,11 +113,17 @@ class MemoryR1AnswerEnv(MemoryEnv):
         return self._stored[conversation["id"]]
 
     def begin(self, task: dict[str, Any]) -> None:
+        self._ask(task, shown=task["memories"])
+
+    def begin_baseline(self, task: dict[str, Any]) -> None:
+        self._ask(task, shown=[])  # "none": the question alone
+
+    def _ask(self, task: dict[str, Any], shown: list[dict[str, str]]) -> None:
         # An episode that ends without an answer still counts its question, as 0, in the
         # per-category tables (else they would pool only the questions a policy answered).
         self.outcome["per_question"] = [question_row(task["category"], None)]
+        self.shown = shown
         self.context.append("system", ANSWER_INSTRUCTIONS, pinned=True)
-        shown = task["memories"] if self.memory_mode == "agent" else []
         bank = "\n".join(f"[{m['id']}] {m['content']}" for m in shown) or "(no memories)"
         self.context.append("user", f"Memories:\n{bank}\n\nQuestion: {task['question']}", pinned=True)
 
@@ -128,8 +134,7 @@ class MemoryR1AnswerEnv(MemoryEnv):
         category, gold = self.task["category"], str(self.task["answer"])
         answer = NOT_MENTIONED if category == 5 else gold.split(";")[0].strip()
         words = set(content_words(answer)) if category != 5 else set()
-        shown = self.task["memories"] if self.memory_mode == "agent" else []
-        relevant = [m["id"] for m in shown if words & set(content_words(m["content"]))]
+        relevant = [m["id"] for m in self.shown if words & set(content_words(m["content"]))]
         return f"<think>Relevant: [{', '.join(relevant[:5])}]</think>\n<answer>{answer}</answer>"
 
     def finish(self, answer: str) -> float:

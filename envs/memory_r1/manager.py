@@ -115,24 +115,32 @@ class MemoryR1ManagerEnv(MemoryEnv):
 
     # -- episode -----------------------------------------------------------------------------
     def begin(self, task: dict[str, Any]) -> None:
+        self._start(task)
+        if not self.steps:
+            self._bank_turn("This conversation states no facts.")
+            return
+        self.max_turns = len(self.steps)
+        self._show_step()
+
+    def begin_baseline(self, task: dict[str, Any]) -> None:
+        # The baseline builds the bank from the whole conversation without the policy (retrieval
+        # indexes every raw turn, heuristic stores its facts, none keeps nothing); one turn scores it.
+        self._start(task)
+        for date, turn in [(s["date"], t) for s in task["sessions"] for t in s["turns"]]:
+            self.observe(f"{turn['speaker']} ({session_day(date)}): {turn['text']}", facts=turn["facts"])
+        self.position = len(self.steps)  # no fact turn is shown
+        self._bank_turn(f"The {self.mode.name} baseline built the memory bank ({len(self.memory)} entries).")
+
+    def _start(self, task: dict[str, Any]) -> None:
         self.questions = [q for q in task["qa"] if asked(q, self.categories)]
         if not self.questions:
             raise UserError(f"task {task.get('id')!r} has no questions in categories {list(self.categories or [])}")
         self.steps = [(s["date"], t) for s in task["sessions"] for t in s["turns"] if t["facts"]]
         self.position = 0
-        if self.memory_mode == "agent" and self.steps:
-            self.max_turns = len(self.steps)
-            self._show_step()
-            return
-        for date, turn in [(s["date"], t) for s in task["sessions"] for t in s["turns"]]:
-            if self.memory_mode == "retrieval":
-                self.observe(f"{turn['speaker']} ({session_day(date)}): {turn['text']}")
-            else:
-                for fact in turn["facts"]:
-                    self.observe(fact)
+
+    def _bank_turn(self, built: str) -> None:
+        """One turn with nothing to manage: a reply scores the bank as it is."""
         self.max_turns = 1
-        built = (f"The {self.memory_mode} baseline built the memory bank ({len(self.memory)} entries)."
-                 if self.memory_mode != "agent" else "This conversation states no facts.")
         self.context.append("system", MANAGER_INSTRUCTIONS, pinned=True)
         self.context.append("user", f"{built} Reply OK to score the memory bank.", pinned=True)
 
@@ -157,7 +165,7 @@ class MemoryR1ManagerEnv(MemoryEnv):
         """What a careful manager writes now, from what it can see: ADD a new subject, UPDATE the
         shown memory on the same subject when it changes, DELETE it when it is given up (NOOP when
         there is nothing to delete). It is the Mem0 rule: its bank is :func:`heuristic_bank`."""
-        if self.memory_mode != "agent" or self.position >= len(self.steps):
+        if self.position >= len(self.steps):
             return "OK"
         calls = []
         for fact in self.steps[self.position][1]["facts"]:
@@ -181,7 +189,7 @@ class MemoryR1ManagerEnv(MemoryEnv):
 
     def after_turn(self, action: Action) -> bool:
         self.position += 1
-        if self.memory_mode == "agent" and self.position < len(self.steps):
+        if self.position < len(self.steps):
             self._show_step()
             return False
         return True  # the last fact turn: conclude scores the bank

@@ -46,16 +46,23 @@ line, ``info["env_error"]`` holds it, ``info["memory_ops"]["env_error"]`` counts
 because a well-formed call that raises is an env bug someone must see. Tool arguments reach the
 tool only after the parser checked them against the schema, numeric bounds included.
 
-Baseline agents (``memory_mode``) run on the same env and tasks as the trained policy, so an
-evaluation compares like with like (``memrl eval``). Outside ``"agent"`` mode the memory tools
-(``memory_tools``, default every tool) are hidden. An env lists the modes it supports in
-``supported_modes`` and builds them from four helpers: it calls :meth:`observe` on every piece
-of information it shows (``heuristic`` stores :meth:`heuristic_fact` of each sentence, keyed by
-:meth:`fact_key`), :meth:`start_stage` where a stage would clear the context (``full_context``
-keeps it), and puts :meth:`recall` before the question. An episode that ends without a score
-gets ``answered: false`` and score 0 (``answered: true`` otherwise); ``size_key`` names the task
-field that measures task size. A scripted expert (``expert_reply()``, what a good agent writes
-now) is optional; the SFT warm start and the tests use it.
+Baselines (``memory_mode``, :mod:`memrl.env.modes`) run on the same env and tasks as the trained
+policy, so an evaluation compares like with like (``memrl eval``). Each mode is one object the
+base holds as ``self.mode``; an env lists the modes it supports in ``supported_modes`` and never
+branches on their names. Outside ``"agent"`` the memory tools (``memory_tools``, default every
+tool) are hidden, and the episode starts with :meth:`begin_baseline` (default :meth:`begin`;
+AgeMem, MemAgent and Memory-R1's manager skip the turns that only build memory). The env uses
+four helpers, which the mode answers: :meth:`observe` on every piece of information it shows
+(``retrieval`` indexes it; ``heuristic`` stores :meth:`heuristic_fact` of each sentence, keyed
+by :meth:`fact_key`), :meth:`start_stage` where a stage clears the context (``full_context``
+keeps it), :meth:`recall` before the question, and :meth:`memory_hint` for an instruction that
+names the tools. Where an env's own rule depends on the mode it asks ``self.mode.is_agent`` or
+``self.mode.keeps_context``, never the name (MEM1 drops the reply without memory).
+
+An episode that ends without a score gets ``answered: false`` and score 0 (``answered: true``
+otherwise); ``size_key`` names the task field that measures task size. A scripted expert
+(``expert_reply()``, :class:`memrl.env.contract.ScriptedExpert`: what a good agent writes now)
+is optional; the SFT warm start needs it and the tests use it.
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ import string
 from typing import Any
 
 from memrl.actions import Action, ReplyFormat, ToolCall, parse_action
+from memrl.env.modes import MEMORY_MODES, MODES, MemoryMode
 from memrl.env.splits import generate_split
 from memrl.env.tools import call_tool, collect_tools, compact_tools_prompt, tools_prompt
 from memrl.errors import UserError
@@ -74,14 +82,6 @@ from memrl.memory import Context, make_store, store_class, unknown_store_setting
 
 Messages = list[dict[str, str]]
 
-MEMORY_MODES = {
-    "agent": "the policy manages memory with the environment's tools (what training optimises)",
-    "none": "no memory: the memory tools are hidden; answers come from the current context only",
-    "full_context": "no memory tools, no context resets: everything shown stays in the prompt (cut at the window)",
-    "retrieval": "no learned writes: all past text is indexed (BM25) and its top-k hits are put before the question",
-    "heuristic": "Mem0-style rule: every fact sentence is stored, replacing an entry on the same subject; top-k before the question",
-}
-_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 # SQuAD normalisation (memrl.scoring.text.normalize, which tests/env/test_fact_key.py checks this
 # against), here so the env layer does not import the reward package above it.
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -127,11 +127,15 @@ class MemoryEnv:
             known = "" if memory_mode in MEMORY_MODES else f" (known modes: {', '.join(MEMORY_MODES)})"
             raise UserError(f"{type(self).__name__} does not support memory_mode {memory_mode!r}{known}; "
                             f"it supports {', '.join(self.supported_modes)}")
+        if memory_mode not in MODES:
+            raise UserError(f"{type(self).__name__}.supported_modes names {memory_mode!r}, which is no memory mode "
+                            f"(known modes: {', '.join(MEMORY_MODES)})")
         self.memory_mode = memory_mode
+        self.mode: MemoryMode = MODES[memory_mode]
         if tool_prompt not in ("json", "compact"):
             raise UserError(f"tool_prompt ({tool_prompt!r}) must be 'json' (Hermes/Qwen schemas) or 'compact' (one line per tool)")
         self.tool_prompt = tool_prompt
-        if memory_mode != "agent":
+        if not self.mode.is_agent:
             hide = self.memory_tools if self.memory_tools is not None else tuple(n for n, _ in collect_tools(self).items())
             self.hidden_tools = tuple(self.hidden_tools) + tuple(hide)
         try:
@@ -168,6 +172,13 @@ class MemoryEnv:
     def begin(self, task: dict[str, Any]) -> None:
         """Fill ``self.context`` with the first messages of the episode."""
         raise NotImplementedError(f"{type(self).__name__} must implement begin()")
+
+    def begin_baseline(self, task: dict[str, Any]) -> None:
+        """:meth:`begin` for a baseline memory mode (no memory tools). By default the same
+        episode; an env whose first turns only build memory with the tools skips them here and
+        shows what is left at question time (AgeMem's stages 1-2, MemAgent's reading, Memory-R1's
+        manager turns), calling :meth:`observe` on what those turns would have shown."""
+        self.begin(task)
 
     def finish(self, answer: str) -> float:
         """Score the final answer, record it in ``self.outcome``, return the terminal reward."""
@@ -224,7 +235,7 @@ class MemoryEnv:
         self.turn, self.format_errors, self.env_errors, self.done = 0, 0, 0, False
         self._env_error: str | None = None
         self.outcome: dict[str, Any] = {}
-        self.begin(self.task)
+        self.mode.begin(self, self.task)  # begin, or begin_baseline in a baseline mode
         self._seen = self.render()
         self._new_stage = False
         return list(self._seen), self._info("rewrite", None)
@@ -285,15 +296,17 @@ class MemoryEnv:
         return f"{instructions}\n\n{render(specs)}"
 
     # -- baseline agents (memory_mode) -------------------------------------------------------
-    def observe(self, text: str) -> None:
+    def observe(self, text: str, *, facts: list[str] | None = None) -> None:
         """Call on every piece of information the env shows (facts, distractors, chunks): the
-        ``retrieval`` baseline indexes it as is, the ``heuristic`` one stores its sentences."""
-        if self.memory_mode == "retrieval":
-            self.memory.add(text)
-        elif self.memory_mode == "heuristic":
-            for sentence in _SENTENCE.split(text):
-                if sentence.strip():
-                    self._heuristic_write(sentence.strip())
+        ``retrieval`` baseline indexes ``text`` as is, the ``heuristic`` one stores its sentences
+        (or those of ``facts``, the facts the env knows ``text`` states); the other modes keep
+        nothing (:mod:`memrl.env.modes`)."""
+        self.mode.observe(self, text, facts)
+
+    def memory_hint(self, text: str, otherwise: str = "") -> str:
+        """``text`` (an instruction that names the memory tools) where the tools are shown, in
+        ``agent`` mode; ``otherwise`` in the baselines, which do not have them."""
+        return text if self.mode.is_agent else otherwise
 
     def task_size(self, task: dict[str, Any]) -> float | None:
         """The size of a task (objectives, facts, document tokens) from ``size_key``; a list counts its items."""
@@ -311,7 +324,7 @@ class MemoryEnv:
         """Begin a stage whose context would be cleared: a fresh context pinned with
         ``messages`` ((role, content) pairs), shown as a new training segment; in
         ``full_context`` mode the old messages stay and only the non-system messages are appended."""
-        if self.memory_mode == "full_context" and len(self.context):
+        if self.mode.keeps_context and len(self.context):
             for role, content in messages:
                 if role != "system":
                     self.context.append(role, content, pinned=True)
@@ -325,28 +338,14 @@ class MemoryEnv:
         self._new_stage = True  # a new segment, even if the fresh context happened to extend the last
 
     def recall(self, query: str) -> str:
-        """Text to put before a question: the store's top-k hits in the ``retrieval`` and
-        ``heuristic`` modes, nothing otherwise."""
-        if self.memory_mode not in ("retrieval", "heuristic") or self.memory is None or not len(self.memory):
-            return ""
-        hits = self.memory.retrieve(query, self.recall_top_k).hits
-        lines = "\n".join(f"- {entry.content}" for entry, _ in hits)
-        return f"Relevant memory:\n{lines}\n\n" if lines else ""
+        """Text to put before a question: the store's top-``recall_top_k`` hits in the
+        ``retrieval`` and ``heuristic`` modes, nothing otherwise."""
+        return self.mode.recall(self, query)
 
     def heuristic_fact(self, sentence: str) -> str:
         """What the ``heuristic`` baseline stores for a sentence it was shown (default: the
         sentence; AgeMem stores the fact a correction makes true)."""
         return sentence
-
-    def _heuristic_write(self, sentence: str) -> None:
-        sentence = self.heuristic_fact(sentence)
-        key = self.fact_key(sentence)
-        for entry in self.memory.entries():
-            if key and self.fact_key(entry.content) == key:
-                if entry.content != sentence:
-                    self.memory.update(entry.id, sentence)
-                return
-        self.memory.add(sentence)
 
     # -- internals ---------------------------------------------------------------------------
     def _act(self, action: Action) -> tuple[float, bool]:

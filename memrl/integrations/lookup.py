@@ -90,12 +90,17 @@ class FactLookupEnv(MemoryEnv):
     def begin(self, task: dict[str, Any]) -> None:
         self.context.append("system", self.system_prompt(INSTRUCTIONS), pinned=True)
         for fact in task["facts"]:
-            if self.memory_mode == "agent":
-                self.memory.add(fact)  # the env's write, not the agent's: this episode is the lookup
-            else:
-                self.observe(fact)  # the retrieval baseline indexes it; "none" keeps nothing
-        question = task["question"]
-        hint = "\nUse Retrieve_memory to look it up." if self.memory_mode == "agent" else ""
+            self.memory.add(fact)  # the env's write, not the agent's: this episode is the lookup
+        self._ask(task["question"])
+
+    def begin_baseline(self, task: dict[str, Any]) -> None:
+        self.context.append("system", self.system_prompt(INSTRUCTIONS), pinned=True)
+        for fact in task["facts"]:
+            self.observe(fact)  # the retrieval baseline indexes it; "none" keeps nothing
+        self._ask(task["question"])
+
+    def _ask(self, question: str) -> None:
+        hint = self.memory_hint("\nUse Retrieve_memory to look it up.")
         self.context.append("user", f"{self.recall(question)}Question: {question}{hint}", pinned=True)
 
     def finish(self, answer: str) -> float:

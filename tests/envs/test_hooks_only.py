@@ -43,7 +43,7 @@ def escapes(path: Path) -> list[str]:
 
 def test_the_base_class_private_names_are_found():
     # The scan below is only as good as this list: it must see the names envs used to reach for.
-    assert {"_seen", "_info", "_extends", "_heuristic_write", "_settle_outcome"} <= base_private_names()
+    assert {"_seen", "_info", "_extends", "_new_stage", "_settle_outcome"} <= base_private_names()
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(ROOT)) for p in SOURCES])
@@ -57,6 +57,26 @@ def test_the_scan_catches_an_env_that_escapes(tmp_path):
                    "    def step(self, text):\n        return self._info('append', None)\n"
                    "    def _extends(self, messages, text):\n        return False\n")
     assert sorted(escapes(bad)) == ["Bad defines _extends", "Bad defines step", "Bad touches _info (line 3)"]
+
+
+def mode_branches(path: Path) -> list[str]:
+    """Where an env reads ``memory_mode`` in code (its docstring may name it): a baseline is one
+    mechanism (memrl.env.modes), so an env asks ``self.mode``'s capabilities or fills a hook."""
+    return [f"{cls.name} reads memory_mode (line {node.lineno})"
+            for cls in (n for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.ClassDef))
+            for node in ast.walk(cls) if isinstance(node, ast.Attribute) and node.attr == "memory_mode"
+            and not isinstance(getattr(node, "ctx", None), ast.Store)]
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=[str(p.relative_to(ROOT)) for p in SOURCES])
+def test_no_env_branches_on_the_memory_mode_name(path):
+    assert mode_branches(path) == []
+
+
+def test_the_mode_scan_catches_a_branch(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("class Bad(MemoryEnv):\n    def begin(self, task):\n        if self.memory_mode == 'agent':\n            pass\n")
+    assert mode_branches(bad) == ["Bad reads memory_mode (line 3)"]
 
 
 @pytest.mark.parametrize("env_id", [s.id for s in list_envs()])
