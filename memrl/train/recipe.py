@@ -19,6 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from memrl import checks
+from memrl.env.contract import ScriptedExpert
 from memrl.errors import UserError
 from memrl.settings import SETTINGS, EpisodeSettings
 from memrl.train import resume as checkpoints
@@ -100,7 +101,7 @@ def preflight(config: MemRLConfig, model_args: ModelConfig) -> str | None:
             except UserError as exc:
                 raise UserError(f"--sft_env_kwargs: {exc}") from None
             demo.env.close()
-        if config.sft_warm_start_episodes > 0 and not hasattr(built.env, "expert_reply"):
+        if config.sft_warm_start_episodes > 0 and not isinstance(built.env, ScriptedExpert):
             raise UserError(f"--sft_warm_start_episodes needs an env with a scripted expert (expert_reply); "
                             f"{config.env_id} has none: pass --sft_warm_start_episodes 0")
         try:

@@ -16,6 +16,7 @@ import torch
 from datasets import Dataset
 from trl import SFTConfig, SFTTrainer
 
+from memrl.env.contract import ScriptedExpert
 from memrl.errors import UserError
 from memrl.train import chunked
 from memrl.train.logging import SFTLogger
@@ -25,9 +26,10 @@ def expert_demonstrations(env_factory: Callable[[], Any], tasks: list[dict[str, 
     """One row per expert turn: ``prompt`` (the messages shown) and ``completion`` (its reply),
     TRL's conversational prompt-completion format."""
     env = env_factory()
-    if not hasattr(env, "expert_reply"):
-        raise UserError(f"{type(env).__name__} has no expert_reply(); the SFT warm start needs a scripted "
-                        "expert (set sft_warm_start_episodes 0)")
+    if not isinstance(env, ScriptedExpert):
+        env.close()
+        raise UserError(f"{type(env).__name__} has no scripted expert (expert_reply()), which the SFT warm start "
+                        "plays: set sft_warm_start_episodes 0")
     rows = []
     for i, task in enumerate(tasks):
         messages, _ = env.reset(seed=i, options={"task": task})
