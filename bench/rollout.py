@@ -8,6 +8,14 @@
 
     python bench/rollout.py            # ~3 min on 2 CPU cores
 Last line: rollout_overhead_ratio=<share outside generate, embedded default>.
+
+(c) --continuous: the embedded model on the hf backend, turn-synchronous generate against
+    continuous batching (HFBackend(continuous=True)), same tasks and seeds, one after the other
+    in the same process; policy tokens/s of each, decode steps and the share of rows x steps
+    that were sampled tokens.
+
+    python bench/rollout.py --continuous --tasks 2 --group 4 --max-new-tokens 192
+Last line (c): continuous_speedup=<continuous tokens/s over turn-synchronous tokens/s>.
 """
 
 from __future__ import annotations
@@ -39,12 +47,67 @@ class Recording(Backend):
         return gens
 
 
-def run(backend: Backend, tasks: int, group: int, max_new: int, seed: int = 0):
+def run(backend: Backend, tasks: int, group: int, max_new: int, seed: int = 0, env: str = ENV):
     engine = RolloutEngine(backend, limits=RolloutLimits(max_new_tokens=max_new),
                            sampling=SamplingParams(max_new_tokens=max_new, temperature=1.0, seed=seed))
-    task_rows = make(ENV).make_tasks("validation", tasks, seed)
-    trajs = engine.rollout(lambda: make(ENV), task_rows, group_size=group, seed=seed)
+    task_rows = make(env).make_tasks("validation", tasks, seed)
+    trajs = engine.rollout(lambda: make(env), task_rows, group_size=group, seed=seed)
     return engine.stats, trajs
+
+
+class CountingSteps(Backend):
+    """Counts the decode steps and rows x steps of turn-synchronous generate (each call decodes
+    until its longest reply ends)."""
+
+    def __init__(self, inner: Backend):
+        super().__init__(inner.tokenizer)
+        self.inner, self.steps, self.row_steps = inner, 0, 0
+
+    def generate(self, prompts, sampling):
+        gens = self.inner.generate(prompts, sampling)
+        longest = max((len(g.token_ids) for g in gens), default=0)
+        self.steps += longest
+        self.row_steps += longest * len(prompts)
+        return gens
+
+
+def recompute_gap(model, trajs) -> tuple[float, float]:
+    """Mean and max |recorded - teacher-forced| log-prob of the policy tokens (temperature 1),
+    one forward per segment under the rollout's numerics (bf16 autocast on a bf16 CPU model)."""
+    import torch
+
+    from memrl.models.precision import bf16_lora
+
+    gaps = []
+    for t in trajs:
+        for seg in t.segments:
+            ids = torch.tensor([seg.ids])
+            with torch.no_grad(), bf16_lora(model):
+                logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1).gather(1, ids[0, 1:, None]).squeeze(1)
+            n = len(seg.prompt_ids)
+            gaps += [abs(lp - float(logp[n + j - 1])) for j, (lp, m) in enumerate(zip(seg.logprobs, seg.completion_mask)) if m]
+    return sum(gaps) / max(len(gaps), 1), max(gaps, default=0.0)
+
+
+def side_by_side(args: argparse.Namespace) -> None:
+    """(c): turn-synchronous generate vs continuous batching on the embedded model."""
+    model, tok = load_model_and_tokenizer(None)
+    table = Table("hf backend", "episodes", "turns", "policy tok", "rollout s", "tok/s", "decode steps", "sampled share")
+    speed = {}
+    for name in args.order.split(","):
+        continuous = name == "continuous"
+        backend = HFBackend(model, tok, continuous=continuous)
+        backend = backend if continuous else CountingSteps(backend)
+        stats, trajs = run(backend, args.tasks, args.group, args.max_new_tokens, seed=args.seed, env=args.env)
+        steps, row_steps = (backend.slots.steps, backend.slots.row_steps) if continuous else (backend.steps, backend.row_steps)
+        speed[name] = stats.policy_tokens / stats.total_s
+        table.add_row(name, str(len(trajs)), str(stats.episode_turns), str(stats.policy_tokens), f"{stats.total_s:.1f}",
+                      f"{speed[name]:.1f}", str(steps), f"{stats.policy_tokens / max(row_steps, 1):.2f}")
+        mean_gap, max_gap = recompute_gap(model, trajs)
+        print(f"{name}_tokens_per_s={speed[name]:.1f} (recorded vs teacher-forced log-probs: mean |d| {mean_gap:.4f}, "
+              f"max {max_gap:.3f} nats)", flush=True)
+    Console().print(table)
+    print(f"continuous_speedup={speed['continuous'] / speed['synchronous']:.2f}")
 
 
 def scripted_policy(prompt: str) -> str:
@@ -62,7 +125,13 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--skip-embedded", action="store_true", help="only (b): tiny and scripted")
+    ap.add_argument("--continuous", action="store_true", help="only (c): turn-synchronous vs continuous batching")
+    ap.add_argument("--order", default="synchronous,continuous", help="(c): which runs first")
+    ap.add_argument("--env", default=ENV, help="(c): the env played")
+    ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    if args.continuous:
+        return side_by_side(args)
     table = Table("setting", "episode-turns", "total s", "generate s", "outside share", "outside µs / episode-turn")
     share = None
     if not args.skip_embedded:

@@ -1,4 +1,6 @@
-"""The multi-turn rollout engine: many episodes at once, one batched generate call per turn.
+"""The multi-turn rollout engine: many episodes at once, one batched generate call per turn,
+or, on a streaming backend (hf with ``continuous=True``), continuous batching: an episode whose
+turn ended takes its env step at once and its next turn joins the running decode batch.
 
 It records exactly what the model saw and sampled. An *append* turn extends the current
 segment with the env's new tokens (the prefix is never re-rendered into ids); a *rewrite*
@@ -132,9 +134,9 @@ class RolloutStats:
     """Where the wall time of the last ``play`` went (for ``bench/rollout.py`` and logging)."""
 
     total_s: float = 0.0
-    generate_s: float = 0.0
+    generate_s: float = 0.0  # in the backend (generate, or submit + step when streaming)
     episode_turns: int = 0
-    generate_calls: int = 0
+    generate_calls: int = 0  # batched backend calls: one per turn, or one per decode step when streaming
     policy_tokens: int = 0
 
     @property
@@ -186,22 +188,53 @@ class RolloutEngine:
         start = time.perf_counter()
         self.backend.clear_cache()
         episodes = [self._start(env, *item) for env, item in zip(envs, items)]
-        active = [e for e in episodes if not e.done]
         with self._bar(len(episodes)) as bar:
-            while active:
-                budgets = [self._budget(e) for e in active]
-                ready = [(e, b) for e, b in zip(active, budgets) if b > 0]
-                if ready:
-                    gens = self._generate([e for e, _ in ready], max(b for _, b in ready))
-                    for (episode, budget), gen in zip(ready, gens):
-                        self._advance(episode, gen, budget)
-                active = [e for e in active if not e.done]
-                self._show(bar, len(episodes) - len(active), len(active), start)
+            if self.backend.streaming:
+                self._play_continuous(episodes, bar, start)
+            else:
+                self._play_by_turns(episodes, bar, start)
         self.stats.total_s = time.perf_counter() - start
         self.backend.clear_cache()
         for e in episodes:
             e.env.close()
         return [e.traj for e in episodes]
+
+    def _play_by_turns(self, episodes: list[_Episode], bar: Any, start: float) -> None:
+        """Turn-synchronous: every active episode's next turn in one batched ``generate`` call."""
+        active = [e for e in episodes if not e.done]
+        while active:
+            budgets = [self._budget(e) for e in active]
+            ready = [(e, b) for e, b in zip(active, budgets) if b > 0]
+            if ready:
+                gens = self._generate([e for e, _ in ready], self._request(max(b for _, b in ready)))
+                for (episode, budget), gen in zip(ready, gens):
+                    self._advance(episode, gen, budget)
+            active = [e for e in active if not e.done]
+            self._show(bar, len(episodes) - len(active), len(active), start)
+
+    def _play_continuous(self, episodes: list[_Episode], bar: Any, start: float) -> None:
+        """Continuous batching on a streaming backend: an episode whose turn ended is stepped in
+        its env at once and its next turn joins the running batch (no wait for the slowest reply)."""
+        ready = [i for i, e in enumerate(episodes) if not e.done]
+        running: dict[int, int] = {}  # episode index -> its budget for the turn in flight
+        while ready or running:
+            for i in ready:
+                e = episodes[i]
+                budget = self._budget(e)
+                if budget > 0:
+                    running[i] = budget
+                    self.backend.submit(i, e.segment.ids, self._sampling(self._request(budget), i, e.turn))
+            t0 = time.perf_counter()
+            finished = self.backend.step()
+            self.stats.generate_s += time.perf_counter() - t0
+            self.stats.generate_calls += 1
+            ready = []
+            for i, gen in finished:
+                self._advance(episodes[i], gen, running.pop(i))
+                if not episodes[i].done:
+                    ready.append(i)
+            if finished:
+                self._show(bar, sum(e.done for e in episodes), len(running) + len(ready), start)
 
     # -- progress ----------------------------------------------------------------------------
     def _bar(self, total: int) -> Any:
@@ -239,6 +272,18 @@ class RolloutEngine:
         if budget <= 0:
             self._end(e, "context_limit" if room_context <= room_episode else "episode_token_limit")
         return budget
+
+    def _request(self, budget: int) -> int:
+        """New tokens to ask for: the budget, plus one when the episode's room (not the turn's
+        max_new_tokens) set it, so that a reply which does not end within it is seen as cut."""
+        return budget if budget >= self.limits.max_new_tokens else budget + 1
+
+    def _sampling(self, max_new: int, episode: int, turn: int) -> SamplingParams:
+        s = self.sampling
+        # Each episode-turn its own seed: samples that do not depend on which other episodes
+        # share the decode batch, and no two turns drawing the same stream.
+        seed = None if s.seed is None else s.seed + 100_003 * episode + turn
+        return SamplingParams(max_new, s.temperature, s.top_p, s.top_k, seed)
 
     def _generate(self, episodes: list[_Episode], max_new: int) -> list[Generation]:
         s = self.sampling

@@ -108,7 +108,9 @@ class MemoryGRPOTrainer(GRPOTrainer):
         )
         tok = self.processing_class
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        backend = make_backend(args.backend, model=self.accelerator.unwrap_model(self.model), tokenizer=tok, **(backend_kwargs or {}))
+        options = {"continuous": args.continuous_batching} if args.backend == "hf" else {}
+        backend = make_backend(args.backend, model=self.accelerator.unwrap_model(self.model), tokenizer=tok,
+                               **{**options, **(backend_kwargs or {})})
         self.engine = RolloutEngine(
             backend,
             limits=RolloutLimits(args.max_turns, args.max_new_tokens_per_turn, args.max_context_tokens, args.max_episode_tokens),

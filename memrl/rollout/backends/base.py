@@ -57,6 +57,21 @@ class Backend(ABC):
     def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
         """One completion per prompt, in order, in a single batched call."""
 
+    # -- streaming (continuous batching); a backend that offers it sets ``streaming`` ----------
+    @property
+    def streaming(self) -> bool:
+        """True when ``submit``/``step`` work: the engine then starts an episode's next turn as
+        soon as its last one ended, instead of one ``generate`` call per turn for all episodes."""
+        return False
+
+    def submit(self, key: Any, prompt: list[int], sampling: SamplingParams) -> None:
+        """Queue one completion of ``prompt``; ``step`` returns it under ``key`` when it ends."""
+        raise NotImplementedError(f"the {self.name} backend has no streaming API; call generate")
+
+    def step(self) -> list[tuple[Any, Generation]]:
+        """Advance every queued and running completion by one token; return those that ended."""
+        raise NotImplementedError(f"the {self.name} backend has no streaming API; call generate")
+
     def sync_weights(self, model: Any) -> None:
         """Make the next ``generate`` use ``model``'s current weights (after an optimizer step)."""
 

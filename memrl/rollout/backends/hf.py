@@ -3,6 +3,11 @@
 Prompts are prefilled through :mod:`memrl.rollout.backends.kv_reuse`: a prefix the model has
 already read (the previous turn of an append episode, the shared prompt of a group) is not
 read again. ``kv_reuse=False`` gives plain ``generate``.
+
+``continuous=True`` adds the streaming API (``submit`` / ``step``, see
+:mod:`memrl.rollout.backends.continuous`): the engine then lets a turn that ended start the
+episode's next turn at once, in the running decode batch. It needs a model whose cache is plain
+per-layer K/V (as K/V reuse does); other models keep the turn-synchronous ``generate``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from transformers import LogitsProcessor, LogitsProcessorList
 from memrl.models.precision import bf16_lora
 from memrl.rollout.backends import kv_reuse
 from memrl.rollout.backends.base import Backend, Generation, SamplingParams, cut_at_stop
+from memrl.rollout.backends.continuous import SlotBatch
 
 
 class _SampledLogprobs(LogitsProcessor):
@@ -52,12 +58,37 @@ class HFBackend(Backend):
 
     name = "hf"
 
-    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int | None = None, kv_reuse: bool = True):
+    def __init__(self, model: Any, tokenizer: Any, *, batch_size: int | None = None, kv_reuse: bool = True,
+                 continuous: bool = False):
         super().__init__(tokenizer)
         self.model = model
-        self.batch_size = batch_size  # None: one call for the whole batch
+        self.batch_size = batch_size  # None: one call for the whole batch (continuous: no row cap)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.store = kv_reuse_store(model) if kv_reuse else None
+        self.slots = None
+        if continuous:
+            # Continuous batching reads every prefix through a store: it changes what is computed,
+            # never the result, so it is on there even with kv_reuse=False.
+            store = self.store or kv_reuse_store(model)
+            if store is not None:
+                self.slots = SlotBatch(lambda: self.model, store, self.stop_ids, self.pad_id, max_rows=batch_size)
+
+    @property
+    def streaming(self) -> bool:
+        return self.slots is not None
+
+    def submit(self, key: Any, prompt: list[int], sampling: SamplingParams) -> None:
+        self.slots.submit(key, prompt, sampling)
+
+    @torch.no_grad()
+    def step(self) -> list[tuple[Any, Generation]]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with bf16_lora(self.model):
+                return self.slots.step()
+        finally:
+            self.model.train(was_training)
 
     def sync_weights(self, model: Any) -> None:
         # The hf backend samples from the training model object itself; a step changes it in place,
@@ -68,6 +99,9 @@ class HFBackend(Backend):
     def clear_cache(self) -> None:
         if self.store is not None:
             self.store.clear()
+        if self.slots is not None:
+            self.slots.store.clear()
+            self.slots.reset()
 
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], sampling: SamplingParams) -> list[Generation]:
