@@ -67,7 +67,8 @@ def test_sft_lowers_the_loss_of_expert_replies(tmp_path):
 
 
 @pytest.mark.parametrize("batch, tokens, context, rows", [
-    (8, 2048, 1024, 2),  # the AgeMem CPU default: 2 rows per forward, 4 accumulated
+    (8, 1024, 1024, 1),  # the AgeMem CPU default (1,024 tokens, #25): 1 row per forward, 8 accumulated
+    (8, 2048, 1024, 2),  # the GPU default: 2 rows per forward, 4 accumulated
     (8, 10**6, 1024, 4),  # never more than half the batch per forward (the earlier split)
     (8, 512, 1024, 1),  # a row longer than the budget still gets a forward
     (6, 4096, 1024, 3),  # a divisor of the batch: the step still trains on 6 turns
