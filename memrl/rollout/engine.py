@@ -250,6 +250,8 @@ class RolloutEngine:
         bar.update(finished - bar.n)
         elapsed = max(time.perf_counter() - start, 1e-9)
         bar.set_postfix(running=running, turns=self.stats.episode_turns, tok_s=f"{self.stats.policy_tokens / elapsed:.0f}", refresh=False)
+        if finished == bar.total:
+            bar.refresh()  # the last update may come within tqdm's mininterval of the one before
 
     # -- one episode -------------------------------------------------------------------------
     def _start(self, env: Env, group: int, sample: int, task: dict[str, Any] | None, seed: int) -> _Episode:
