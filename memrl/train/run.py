@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import warnings
 from typing import TYPE_CHECKING, Any, Callable, Sequence
@@ -242,6 +243,14 @@ def shut_down(trainer: Any) -> None:
     exit can abort a rank ("terminate called without an active exception")."""
     import torch.distributed as dist
 
+    trainer.accelerator.wait_for_everyone()
+    # The DDP wrapper's reducer holds the gloo group: free it while the group and every rank are
+    # still here (end_training destroys the group). Left to the interpreter's exit, its destructor
+    # joined gloo's threads and waited for a rank that had left (seen: rank 0 hung in
+    # ~ProcessGroupGloo after the run had saved).
+    trainer.model_wrapped = trainer.model
+    trainer.accelerator.free_memory()
+    gc.collect()
     trainer.accelerator.wait_for_everyone()
     trainer.accelerator.end_training()
     if dist.is_available() and dist.is_initialized():
