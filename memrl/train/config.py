@@ -134,7 +134,7 @@ class MemRLConfig(GRPOConfig, EpisodeSettings):
             # embedded model grows it by 2.7 GB at 2,048 tokens, 1.2 GB at 1,024, for ~10% more
             # time per token; gradient checkpointing would cost ~22% (bench/activation_memory.py,
             # #25). A GPU's memory is its own.
-            self.update_tokens_per_forward = 1024 if self.use_cpu or not torch.cuda.is_available() else 2048
+            self.update_tokens_per_forward = 2048 if cuda else 1024
         if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
             # Non-reentrant checkpointing: the reentrant kind marks shared parameters ready twice
             # under DDP when one forward feeds two heads (PPO's policy and value).

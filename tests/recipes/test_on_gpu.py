@@ -42,7 +42,8 @@ def recipe(name: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProces
 
 
 def test_train_recipe_on_a_gpu(tmp_path):
-    recipe("train.py", tmp_path, "--env_id", "memrl/FactRecall-v0")
+    p = recipe("train.py", tmp_path, "--env_id", "memrl/FactRecall-v0")
+    assert "saved the adapter to" in p.stdout, p.stdout[-2000:]
 
 
 def test_agemem_recipe_with_its_sft_warm_start_on_a_gpu(tmp_path):

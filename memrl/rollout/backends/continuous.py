@@ -294,13 +294,10 @@ def sample(logits: torch.Tensor, requests: list[Request]) -> tuple[list[int], li
 def warp(scores: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
     """transformers' TopKLogitsWarper then TopPLogitsWarper (the order ``generate`` applies
     them after the temperature), keeping at least one token."""
+    from transformers import TopKLogitsWarper, TopPLogitsWarper
+
     if top_k > 0:
-        kth = torch.topk(scores, min(top_k, scores.size(-1)))[0][..., -1, None]
-        scores = scores.masked_fill(scores < kth, float("-inf"))
+        scores = TopKLogitsWarper(top_k)(None, scores)
     if top_p < 1.0:
-        sorted_logits, sorted_indices = torch.sort(scores, descending=False)
-        cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
-        remove = cumulative <= (1 - top_p)
-        remove[..., -1:] = False
-        scores = scores.masked_fill(remove.scatter(1, sorted_indices, remove), float("-inf"))
+        scores = TopPLogitsWarper(top_p)(None, scores)
     return scores
