@@ -12,18 +12,22 @@ functions (``parse_config`` + ``build_trainer``, ``memrl.cli.main``):
     ppo    1 PPO step of MEM1, warm start off: rollout, critic, GAE and the update
     eval   ``memrl eval`` of the base model on 8 held-out AgeMem tasks, no baselines, with the
            recipe's token budgets
+    main   the main command as a user runs it, cut to 1 RL step: AgeMem's whole warm start (40
+           expert episodes, 20 SFT steps), then 1 GRPO step of the warmed-up policy. Its peak is
+           above sft's and grpo's: 20 SFT steps leave more resident than 1 (longer rows), and
+           the warmed-up policy's episodes make a larger update than the base's
 
 Beside each peak: the model's parameters and their bytes in the dtype the phase loaded them
 (recorded when the phase loads its model), and peak / parameter bytes. A table, then the last
 line ``peak_rss_gb=<max over the phases>`` (GB = 1e9 bytes). Goal (#25): <= 4 on the embedded
 model. Child logs go to ``<--out>/<phase>/log.txt``.
 
-    python bench/peak_memory.py                     # embedded SmolLM2-135M; ~10 min on 2 CPU cores (estimate)
+    python bench/peak_memory.py                     # embedded SmolLM2-135M; ~10 min on 2 CPU cores (5 without main)
     python bench/peak_memory.py --model tiny        # a tiny random model: ~1.5 min, but GBs (see below)
     python bench/peak_memory.py --phases grpo,ppo -- --update_tokens_per_forward 1024 --bf16 false
     python bench/peak_memory.py --eval-flags "--batch-size 4"
 
-Flags after ``--`` go to the training phases (sft, grpo, ppo) after the bench's own, so they
+Flags after ``--`` go to the training phases (sft, grpo, ppo, main) after the bench's own, so they
 override them; ``--eval-flags`` (one string) to ``memrl eval``. The tiny model keeps SmolLM2's
 49,152-token vocabulary, so its peaks are not small: they are the full-vocabulary logits, as on
 the embedded model (tiny, measured: before #25's micro-batched update sft 3.0 GB, grpo 8.7, ppo
@@ -49,6 +53,7 @@ PHASES = {  # name: what it runs (the table's second column)
     "grpo": "AgeMem GRPO, 1 step (no warm start)",
     "ppo": "MEM1 PPO, 1 step (no warm start)",
     "eval": "memrl eval AgeMem, base, 8 tasks",
+    "main": "AgeMem recipe: warm start + 1 GRPO step",
 }
 EVAL_TASKS = 8
 
@@ -274,7 +279,7 @@ def run_training(args: argparse.Namespace) -> int:
     if args.child == "sft":
         # The recipe's own expert episodes; epochs so few that the SFT Trainer makes 1 step.
         flags += ["--sft_epochs", "1e-9"]
-    else:
+    elif args.child != "main":  # main keeps the recipe's whole warm start
         flags += ["--sft_warm_start_episodes", "0"]
     if args.model:
         flags += ["--model_name_or_path", args.model]
