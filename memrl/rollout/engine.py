@@ -190,7 +190,8 @@ class RolloutEngine:
         episodes = [self._start(env, *item) for env, item in zip(envs, items)]
         with self._bar(len(episodes)) as bar:
             if self.backend.streaming:
-                self._play_continuous(episodes, bar, start)
+                with self.backend.stream_session():
+                    self._play_continuous(episodes, bar, start)
             else:
                 self._play_by_turns(episodes, bar, start)
         self.stats.total_s = time.perf_counter() - start

@@ -272,3 +272,40 @@ def test_slot_batch_is_emptied_with_the_cache(tiny):
     b.sync_weights(model)
     assert not b.slots.busy and not b.slots.store.entries
     assert isinstance(b.slots, SlotBatch)
+
+
+def test_a_continuous_rollout_sets_the_model_up_once_not_per_token(tiny):
+    """Eval mode, no grad and bf16 autocast are entered once per rollout: entered at every decode
+    step they walked every module twice a token (25% of a CPU rollout, py-spy). The model leaves
+    the rollout in the mode it came in, and a direct backend.step() outside a rollout still runs
+    in eval mode without grad."""
+    model, tokenizer = tiny
+    model = copy.deepcopy(model)
+    model.train()
+    calls, modes = [], []
+    train = model.train
+
+    def counting_train(mode=True):
+        calls.append(mode)
+        return train(mode)
+
+    model.train = counting_train
+    original_forward = model.forward
+
+    def recording_forward(*args, **kwargs):
+        modes.append((model.training, torch.is_grad_enabled()))
+        return original_forward(*args, **kwargs)
+
+    model.forward = recording_forward
+    trajs, engine = play(model, tokenizer, continuous=True, env=NOTES, tasks=[{"id": "n", "answer": "done"}], group=4)
+    assert engine.backend.slots.steps > 10  # many decode steps ...
+    assert len(calls) <= 2, calls  # ... one eval() and one train(True) in all
+    assert model.training and calls[-1] is True
+    assert modes and set(modes) == {(False, False)}  # every forward in eval mode, without grad
+
+    modes.clear()
+    b = engine.backend
+    b.submit("k", [1, 2, 3], SamplingParams(max_new_tokens=2, temperature=0.0))
+    while b.slots.busy:
+        b.step()
+    assert modes and set(modes) == {(False, False)} and model.training

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,6 +72,11 @@ class Backend(ABC):
     def step(self) -> list[tuple[Any, Generation]]:
         """Advance every queued and running completion by one token; return those that ended."""
         raise NotImplementedError(f"the {self.name} backend has no streaming API; call generate")
+
+    def stream_session(self) -> Any:
+        """A context the engine holds around a whole continuous rollout, so that per-rollout set-up
+        (model modes, precision contexts) is done once and not at every ``step``."""
+        return nullcontext()
 
     def sync_weights(self, model: Any) -> None:
         """Make the next ``generate`` use ``model``'s current weights (after an optimizer step)."""
