@@ -82,9 +82,7 @@ class HFBackend(Backend):
         self.slots.submit(key, prompt, sampling)
 
     def step(self) -> list[tuple[Any, Generation]]:
-        if self._in_session:
-            return self.slots.step()
-        with self.stream_session():
+        with self.stream_session():  # a no-op inside the engine's session
             return self.slots.step()
 
     @contextmanager
