@@ -76,6 +76,7 @@ class MemRLConfig(GRPOConfig, EpisodeSettings):
     # -- rollout (sampling: TRL's temperature, top_p, top_k) -------------------------------------
     save_rollouts: bool = field(default=False, metadata={"help": "Append every step's trajectories to <output_dir>/rollouts.jsonl."})
     continuous_batching: bool = field(default=True, metadata={"help": "hf backend: an episode whose turn ended takes its env step at once and its next turn joins the running decode batch, instead of every turn decoding until the batch's longest reply ends (same tokens and log-probs, tested; 1.5x the sampled tokens/s on the AgeMem CPU default, bench/results/step_time.txt). false: turn-synchronous generate. vLLM batches continuously by itself."})
+    merge_lora_rollouts: bool = field(default=True, metadata={"help": "hf backend: sample from LoRA merged into copies of the base weights (W + scale*B@A, rebuilt every rollout, originals untouched) instead of running the adapters at every decode step; false: through the adapters."})
     # -- held-out evaluation (learning curves; TRL's eval loop scores completions, not episodes) --------
     eval_every: int = field(default=0, metadata={"help": "Play eval_tasks held-out tasks greedily every this many steps, at step 0 and after the last step, into log.jsonl (phase 'eval'); 0 = off. Episodes per batched generate: per_device_eval_batch_size."})
     eval_tasks: int = field(default=16, metadata={"help": "Held-out tasks played at each evaluation (a fixed set: eval_split tasks of task_seed)."})

@@ -108,7 +108,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
         )
         tok = self.processing_class
         self.pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        options = {"continuous": args.continuous_batching} if args.backend == "hf" else {}
+        options = {"continuous": args.continuous_batching, "merge_lora": args.merge_lora_rollouts} if args.backend == "hf" else {}
         backend = make_backend(args.backend, model=self.accelerator.unwrap_model(self.model), tokenizer=tok,
                                **{**options, **(backend_kwargs or {})})
         self.engine = RolloutEngine(

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import torch
 from transformers import LogitsProcessor, LogitsProcessorList
 
+from memrl.models.merged import merged_lora
 from memrl.models.precision import bf16_lora
 from memrl.rollout.backends import kv_reuse
 from memrl.rollout.backends.base import Backend, Generation, SamplingParams, cut_at_stop
@@ -59,9 +60,10 @@ class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int | None = None, kv_reuse: bool = True,
-                 continuous: bool = False):
+                 continuous: bool = False, merge_lora: bool = True):
         super().__init__(tokenizer)
         self.model = model
+        self.merge_lora = merge_lora  # sample from LoRA merged into copies of the weights (memrl.models.merged)
         self.batch_size = batch_size  # None: one call for the whole batch (continuous: no row cap)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.store = kv_reuse_store(model) if kv_reuse else None
@@ -87,7 +89,7 @@ class HFBackend(Backend):
 
     @contextmanager
     def stream_session(self) -> Iterator[None]:
-        """Eval mode, no grad and bf16 autocast for a whole continuous rollout. Entered per
+        """Eval mode, no grad, bf16 autocast and merged LoRA for a whole continuous rollout. Entered per
         decode step they walked every module twice a token: 25% of a rollout's time (py-spy,
         bench/results/step_time.txt)."""
         if self._in_session:
@@ -97,7 +99,7 @@ class HFBackend(Backend):
         self.model.eval()
         self._in_session = True
         try:
-            with torch.no_grad(), bf16_lora(self.model):
+            with torch.no_grad(), bf16_lora(self.model), merged_lora(self.model, self.merge_lora):
                 yield
         finally:
             self._in_session = False
@@ -142,6 +144,7 @@ class HFBackend(Backend):
         stack = ExitStack()
         try:
             stack.enter_context(bf16_lora(model))
+            stack.enter_context(merged_lora(model, self.merge_lora))
             # Everything but each prompt's last token comes from stored K/V where it can.
             cache = self._prefilled(prompts, width - 1, sampling.max_new_tokens + 1) if reuse else None
             if sampling.seed is not None:
