@@ -46,7 +46,7 @@ def add_eval_parser(subparsers: Any) -> argparse.ArgumentParser:
     # Greedy, unlike training's sampling: a score that does not change from run to run.
     p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature (0 = greedy, the default)")
     p.add_argument("--seed", type=int, default=0, help="sampling and env seed")
-    p.add_argument("--batch-size", type=int, default=8, help="episodes per batched generate call")
+    p.add_argument("--batch-size", type=int, default=8, help="episodes decoded together (hf: a continuous batch of at most this many)")
     p.add_argument("--training-log", default=None, help="a training run's log.jsonl, for learning_curve.png")
     p.add_argument("--out", default="runs/eval", help="output folder")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")

@@ -31,6 +31,13 @@ def default_context_tokens(model: Any) -> int:
     return min(int(window), WINDOW_CAP) if window else 4096
 
 
+def streaming(backend: str, batch_size: int) -> dict[str, Any]:
+    """The hf backend batches continuously, at most ``batch_size`` episodes at a time: an episode
+    whose turn ended steps and rejoins the decode batch at once, and a finished one's row goes to
+    the next task (greedy: the same episodes as turn by turn, tested)."""
+    return {"continuous": True, "batch_size": batch_size} if backend == "hf" else {}
+
+
 def run_policy(
     model: Any,
     tokenizer: Any,
@@ -50,7 +57,8 @@ def run_policy(
     rewards: Any = None,
     progress: Any = None,
 ) -> list[Trajectory]:
-    """One episode per task, ``batch_size`` episodes per batched generate; greedy by default.
+    """One episode per task, ``batch_size`` episodes decoded together (the hf backend: a continuous
+    batch of at most ``batch_size`` rows; others: chunks of ``batch_size``); greedy by default.
 
     Episode ``i`` gets env seed ``seed + i`` whatever the policy, so policies differ only in
     what they do. ``rewards`` (a :class:`~memrl.scoring.RewardSet`) rescores the trajectories
@@ -61,13 +69,19 @@ def run_policy(
         raise UserError(f"--batch-size ({batch_size}) must be at least 1")
     kwargs = dict(env_kwargs or {})
     if not isinstance(backend, Backend):
-        backend = make_backend(backend, model=model, tokenizer=tokenizer)
+        backend = make_backend(backend, model=model, tokenizer=tokenizer, **streaming(backend, batch_size))
     limits = RolloutLimits(max_turns=max_turns, max_new_tokens=max_new_tokens,
                            max_context_tokens=max_context_tokens or default_context_tokens(model),
                            **({"max_episode_tokens": max_episode_tokens} if max_episode_tokens else {}))
     engine = RolloutEngine(backend, limits=limits, record_turns=False,
                            sampling=SamplingParams(max_new_tokens, temperature, seed=seed))
     trajectories: list[Trajectory] = []
+    if backend.streaming:  # one continuous batch of at most batch_size rows: no chunk waits for its slowest episode
+        envs = [make(env_id, **kwargs, memory_mode=memory_mode) for _ in tasks]
+        items = [(i, 0, task, seed + i) for i, task in enumerate(tasks)]
+        trajectories = engine.play(envs, items, on_finish=progress.update if progress is not None else None)
+        score_trajectories(trajectories, rewards)
+        return trajectories
     for start in range(0, len(tasks), batch_size):
         chunk = list(tasks[start : start + batch_size])
         envs = [make(env_id, **kwargs, memory_mode=memory_mode) for _ in chunk]
@@ -174,7 +188,8 @@ def evaluate(
         for name, kind, runs in jobs:
             with _policy(policies[name]) as (model, tokenizer, policy_backend):
                 # One backend per policy: a vLLM engine is expensive to start, the hf one is free.
-                policy_backend = policy_backend or make_backend(backend, model=model, tokenizer=tokenizer)
+                policy_backend = policy_backend or make_backend(backend, model=model, tokenizer=tokenizer,
+                                                                **streaming(backend, batch_size))
                 for env_id, mode in runs:
                     label = name if kind == "agent" else mode
                     bar.set_description(f"{label} · {env_id}")

@@ -164,6 +164,8 @@ class RolloutEngine:
         self.record_turns = record_turns
         self.chat = ChatRenderer(backend.tokenizer, **(chat_template_kwargs or {}))
         self.stats = RolloutStats()
+        self._on_finish: Callable[[int], Any] | None = None
+        self._reported = 0
 
     # -- public ------------------------------------------------------------------------------
     def rollout(
@@ -182,9 +184,12 @@ class RolloutEngine:
                 items.append((g, k, task, seed + g * group_size + k))
         return self.play(envs, items)
 
-    def play(self, envs: list[Env], items: list[tuple[int, int, dict[str, Any] | None, int]]) -> list[Trajectory]:
-        """Run ``envs[i]`` on ``items[i] = (group, sample, task, seed)`` until every episode ends."""
+    def play(self, envs: list[Env], items: list[tuple[int, int, dict[str, Any] | None, int]],
+             on_finish: Callable[[int], Any] | None = None) -> list[Trajectory]:
+        """Run ``envs[i]`` on ``items[i] = (group, sample, task, seed)`` until every episode ends;
+        ``on_finish(n)`` is called as n more episodes end (a caller's progress bar)."""
         self.stats = RolloutStats()
+        self._on_finish, self._reported = on_finish, 0
         start = time.perf_counter()
         self.backend.clear_cache()
         episodes = [self._start(env, *item) for env, item in zip(envs, items)]
@@ -195,6 +200,8 @@ class RolloutEngine:
             else:
                 self._play_by_turns(episodes, bar, start)
         self.stats.total_s = time.perf_counter() - start
+        if on_finish is not None and len(episodes) > self._reported:  # episodes that ended at reset
+            on_finish(len(episodes) - self._reported)
         self.backend.clear_cache()
         for e in episodes:
             e.env.close()
@@ -246,6 +253,9 @@ class RolloutEngine:
         return tqdm(total=total, desc=label, unit="ep", leave=False, dynamic_ncols=True, disable=not self.progress)
 
     def _show(self, bar: Any, finished: int, running: int, start: float) -> None:
+        if self._on_finish is not None and finished > self._reported:
+            self._on_finish(finished - self._reported)
+            self._reported = finished
         if bar.disable:
             return
         bar.update(finished - bar.n)

@@ -173,3 +173,33 @@ def test_bench_eval_gain_passes_a_real_gain_and_fails_none(tokenizer, tasks, tmp
     assert eval_gain.main([str(tmp_path / "results.json"), "--policy", "same", "--against", "trained"]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[-1] == "paired_gain=-1.0000" and "same - trained" in out[-2] and "worse" in out[-2]
+
+
+def test_hf_eval_batches_continuously_with_the_same_greedy_episodes(tiny, monkeypatch):
+    """``run_policy`` with the hf backend by name plays every task in one continuous batch of at
+    most ``batch_size`` rows; the greedy episodes are the ones the chunked turn-by-turn path plays,
+    in task order, and the progress bar counts every episode once."""
+    from memrl.rollout.backends.hf import HFBackend
+
+    model, tokenizer = tiny
+    tasks = make(ENV).make_tasks("test", 5, 0)
+
+    class Bar:
+        n = 0
+
+        def update(self, k):
+            self.n += k
+
+    import memrl.eval.runner as runner
+
+    made = []
+    monkeypatch.setattr(runner, "make_backend", lambda *a, **k: made.append(make_backend(*a, **k)) or made[-1])
+    bar = Bar()
+    kwargs = dict(batch_size=2, max_new_tokens=6, max_context_tokens=1024)
+    streamed = run_policy(model, tokenizer, ENV, tasks, backend="hf", progress=bar, **kwargs)
+    assert made[0].streaming and made[0].slots.max_rows == 2
+    chunked = run_policy(model, tokenizer, ENV, tasks, backend=HFBackend(model, tokenizer), **kwargs)
+    assert bar.n == len(tasks)
+    assert [t.task_id for t in streamed] == [t["id"] for t in tasks]
+    assert [[s.ids for s in t.segments] for t in streamed] == [[s.ids for s in t.segments] for t in chunked]
+    assert [t.outcome for t in streamed] == [t.outcome for t in chunked]
