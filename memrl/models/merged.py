@@ -53,20 +53,36 @@ def merged_lora(model: Any, enabled: bool = True) -> Iterator[bool]:
     swapped: list[tuple[torch.nn.Linear, torch.nn.Parameter]] = []
     try:
         with torch.no_grad():
-            for layer in layers:
-                base = layer.get_base_layer()
-                original = base.weight
-                merged = original.float()
-                for adapter in layer.active_adapters:
-                    if adapter in layer.lora_A:
-                        merged = merged + layer.get_delta_weight(adapter).float()
-                base.weight = torch.nn.Parameter(merged.to(original.dtype), requires_grad=False)
-                swapped.append((base, original))
+            for (device, dtype), group in _by_storage(layers).items():
+                # One allocation per device and dtype, the merged weights views into it: freed as a
+                # whole at exit (a block this size is its own mapping, so the memory goes back to the
+                # system instead of fragmenting the heap the update allocates from next).
+                flat = torch.empty(sum(layer.get_base_layer().weight.numel() for layer in group), dtype=dtype, device=device)
+                offset = 0
+                for layer in group:
+                    base = layer.get_base_layer()
+                    original = base.weight
+                    merged = flat[offset : offset + original.numel()].view_as(original)
+                    offset += original.numel()
+                    merged.copy_(original)
+                    for adapter in layer.active_adapters:
+                        if adapter in layer.lora_A:
+                            merged.add_(layer.get_delta_weight(adapter).float())  # float32 sum, one rounding
+                    base.weight = torch.nn.Parameter(merged, requires_grad=False)
+                    swapped.append((base, original))
         with model.disable_adapter():
             yield True
     finally:
         for base, original in swapped:
             base.weight = original
+
+
+def _by_storage(layers: list[Any]) -> dict[tuple[Any, Any], list[Any]]:
+    groups: dict[tuple[Any, Any], list[Any]] = {}
+    for layer in layers:
+        weight = layer.get_base_layer().weight
+        groups.setdefault((weight.device, weight.dtype), []).append(layer)
+    return groups
 
 
 def _sharded() -> bool:

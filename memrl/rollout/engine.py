@@ -223,24 +223,35 @@ class RolloutEngine:
     def _play_continuous(self, episodes: list[_Episode], bar: Any, start: float) -> None:
         """Continuous batching on a streaming backend: an episode whose turn ended is stepped in
         its env at once and its next turn joins the running batch (no wait for the slowest reply)."""
-        ready = [i for i, e in enumerate(episodes) if not e.done]
+        waiting = [i for i, e in enumerate(episodes) if not e.done]
+        # With a row cap, an episode starts when one ends: the next turn of a started episode never
+        # queues behind the first turns of all the others (which would finish every episode at
+        # the very end and keep every episode's cached prefix at once).
+        cap = getattr(self.backend, "max_rows", None) or len(waiting)
+        ready, waiting = waiting[:cap], waiting[cap:]
         running: dict[int, int] = {}  # episode index -> its budget for the turn in flight
         while ready or running:
-            for i in ready:
+            while ready:
+                i = ready.pop(0)
                 e = episodes[i]
                 budget = self._budget(e)
                 if budget > 0:
                     running[i] = budget
                     self.backend.submit(i, e.segment.ids, self._sampling(self._request(budget), i, e.turn))
+                elif waiting:  # it ended out of room: the next episode takes its place
+                    ready.append(waiting.pop(0))
+            if not running:
+                continue
             t0 = time.perf_counter()
             finished = self.backend.step()
             self.stats.generate_s += time.perf_counter() - t0
             self.stats.generate_calls += 1
-            ready = []
             for i, gen in finished:
                 self._advance(episodes[i], gen, running.pop(i))
                 if not episodes[i].done:
                     ready.append(i)
+                elif waiting:
+                    ready.append(waiting.pop(0))
             if finished:
                 self._show(bar, sum(e.done for e in episodes), len(running) + len(ready), start)
 

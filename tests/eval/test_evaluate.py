@@ -184,22 +184,34 @@ def test_hf_eval_batches_continuously_with_the_same_greedy_episodes(tiny, monkey
     model, tokenizer = tiny
     tasks = make(ENV).make_tasks("test", 5, 0)
 
+    submitted, started_at_finish = set(), []
+
     class Bar:
         n = 0
 
         def update(self, k):
             self.n += k
+            started_at_finish.append(len(submitted))
 
     import memrl.eval.runner as runner
 
+    def spied(*args, **kwargs):
+        b = make_backend(*args, **kwargs)
+        submit = b.submit
+        b.submit = lambda key, *a: (submitted.add(key), submit(key, *a))[1]
+        made.append(b)
+        return b
+
     made = []
-    monkeypatch.setattr(runner, "make_backend", lambda *a, **k: made.append(make_backend(*a, **k)) or made[-1])
+    monkeypatch.setattr(runner, "make_backend", spied)
     bar = Bar()
     kwargs = dict(batch_size=2, max_new_tokens=6, max_context_tokens=1024)
     streamed = run_policy(model, tokenizer, ENV, tasks, backend="hf", progress=bar, **kwargs)
     assert made[0].streaming and made[0].slots.max_rows == 2
     chunked = run_policy(model, tokenizer, ENV, tasks, backend=HFBackend(model, tokenizer), **kwargs)
     assert bar.n == len(tasks)
+    # Episodes start as others end: when the first one ends only the first two have started.
+    assert started_at_finish[0] == 2 and len(started_at_finish) > 1
     assert [t.task_id for t in streamed] == [t["id"] for t in tasks]
     assert [[s.ids for s in t.segments] for t in streamed] == [[s.ids for s in t.segments] for t in chunked]
     assert [t.outcome for t in streamed] == [t.outcome for t in chunked]

@@ -66,6 +66,9 @@ def test_inside_the_weights_are_merged_copies_and_the_adapters_are_off(tiny):
         assert base.weight.data_ptr() != original.data_ptr()
         torch.testing.assert_close(base.weight, expected)
         assert layer.disable_adapters
+        layers = [m for m in model.modules() if hasattr(m, "lora_A")]
+        # One block for all merged weights (freed as a whole, not left as holes in the heap).
+        assert len({m.get_base_layer().weight.untyped_storage().data_ptr() for m in layers}) == 1
         assert not mergeable_lora_layers(model)  # a nested merged_lora does nothing
         with merged_lora(model) as nested:
             assert not nested

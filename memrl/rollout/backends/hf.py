@@ -80,6 +80,11 @@ class HFBackend(Backend):
     def streaming(self) -> bool:
         return self.slots is not None
 
+    @property
+    def max_rows(self) -> int | None:
+        """The continuous batch's row cap (``batch_size``); None: every episode at once."""
+        return self.slots.max_rows if self.slots is not None else None
+
     def submit(self, key: Any, prompt: list[int], sampling: SamplingParams) -> None:
         self.slots.submit(key, prompt, sampling)
 
