@@ -8,10 +8,11 @@
         --sft_warm_start_episodes 0 --num_generations 8 --per_device_train_batch_size 8 --max_steps 500
 
 Hardware: the default runs on 2 CPU cores with the embedded SmolLM2-135M-Instruct + LoRA in
-about 8 minutes (measured 7 min 36 s on 2 cores, peak memory 4.38 GB: a warm start of 20 SFT
+about 6 minutes (measured 5 min 22 s on 2 cores, peak memory 4.09 GB: a warm start of 20 SFT
 steps on 40 scripted-expert episodes, ~3 min, then 3 GRPO steps of 8 episodes on generated
-three-stage tasks, 77-85 s each) and saves `runs/agemem/final`. More RL steps are not the default:
-they have not beaten the warm start on this task (bench/results/agemem/rl_vs_sft/README.txt).
+three-stage tasks, 45-51 s each) and saves `runs/agemem/final`. More RL steps are not the default:
+they have not beaten the warm start on this task, with or without `--curriculum` (16 steps:
+-0.030 [-0.080, +0.010]; bench/results/agemem/rl_vs_sft/README.txt).
 The GPU line is AgeMem's setting (K = 8).
 
 Expected result: the run prints the `memrl eval` command to compare the adapter with the untrained
