@@ -43,9 +43,14 @@ def mergeable_lora_layers(model: Any) -> list[Any]:
 
 
 @contextmanager
-def merged_lora(model: Any, enabled: bool = True) -> Iterator[bool]:
+def merged_lora(model: Any, enabled: bool | None = None) -> Iterator[bool]:
     """Forward passes inside run on merged weights (yields True), or unchanged (yields False:
-    ``enabled`` off, not a LoRA model, a layer that cannot be merged, or a sharded model)."""
+    ``enabled`` off, not a LoRA model, a layer that cannot be merged, or a sharded model).
+    ``enabled=None``: only where the weights are on a CPU (measured faster there; on a GPU the
+    copies would cost a model's size of its memory)."""
+    if enabled is None:
+        weight = next(model.parameters(), None)
+        enabled = weight is not None and weight.device.type == "cpu"
     layers = mergeable_lora_layers(model) if enabled else []
     if not layers or _sharded():
         yield False

@@ -105,6 +105,11 @@ def test_no_op_where_it_cannot_merge(tiny):
     assert [p for p in plain.parameters()] == weights
     with merged_lora(lora_model(tiny), enabled=False) as merged:
         assert not merged
+    with merged_lora(lora_model(tiny), enabled=None) as merged:
+        assert merged  # the default: on, as the weights are on a CPU
+    meta = lora_model(tiny).to("meta")  # weights off the CPU: the default leaves them
+    with merged_lora(meta) as merged:
+        assert not merged
     dora = lora_model(tiny, dora=True)
     assert not mergeable_lora_layers(dora)  # DoRA's magnitude is not a plain W + BA
     with merged_lora(dora) as merged:

@@ -60,10 +60,10 @@ class HFBackend(Backend):
     name = "hf"
 
     def __init__(self, model: Any, tokenizer: Any, *, batch_size: int | None = None, kv_reuse: bool = True,
-                 continuous: bool = False, merge_lora: bool = True):
+                 continuous: bool = False, merge_lora: bool | None = None):
         super().__init__(tokenizer)
         self.model = model
-        self.merge_lora = merge_lora  # sample from LoRA merged into copies of the weights (memrl.models.merged)
+        self.merge_lora = merge_lora  # sample from LoRA merged into copies of the weights; None: on a CPU (memrl.models.merged)
         self.batch_size = batch_size  # None: one call for the whole batch (continuous: no row cap)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.store = kv_reuse_store(model) if kv_reuse else None
