@@ -76,19 +76,14 @@ def run_policy(
     engine = RolloutEngine(backend, limits=limits, record_turns=False,
                            sampling=SamplingParams(max_new_tokens, temperature, seed=seed))
     trajectories: list[Trajectory] = []
-    if backend.streaming:  # one continuous batch of at most batch_size rows: no chunk waits for its slowest episode
-        envs = [make(env_id, **kwargs, memory_mode=memory_mode) for _ in tasks]
-        items = [(i, 0, task, seed + i) for i, task in enumerate(tasks)]
-        trajectories = engine.play(envs, items, on_finish=progress.update if progress is not None else None)
-        score_trajectories(trajectories, rewards)
-        return trajectories
-    for start in range(0, len(tasks), batch_size):
-        chunk = list(tasks[start : start + batch_size])
+    # A streaming backend takes every task in one continuous batch of at most batch_size rows (no
+    # chunk waits for its slowest episode); the others play chunks of batch_size.
+    size = max(len(tasks), 1) if backend.streaming else batch_size
+    for start in range(0, len(tasks), size):
+        chunk = list(tasks[start : start + size])
         envs = [make(env_id, **kwargs, memory_mode=memory_mode) for _ in chunk]
         items = [(start + i, 0, task, seed + start + i) for i, task in enumerate(chunk)]
-        trajectories += engine.play(envs, items)
-        if progress is not None:
-            progress.update(len(chunk))
+        trajectories += engine.play(envs, items, on_finish=progress.update if progress is not None else None)
     score_trajectories(trajectories, rewards)
     return trajectories
 

@@ -227,7 +227,7 @@ class RolloutEngine:
         # With a row cap, an episode starts when one ends: the next turn of a started episode never
         # queues behind the first turns of all the others (which would finish every episode at
         # the very end and keep every episode's cached prefix at once).
-        cap = getattr(self.backend, "max_rows", None) or len(waiting)
+        cap = self.backend.max_rows or len(waiting)
         ready, waiting = waiting[:cap], waiting[cap:]
         running: dict[int, int] = {}  # episode index -> its budget for the turn in flight
         while ready or running:

@@ -73,6 +73,11 @@ class Backend(ABC):
         """Advance every queued and running completion by one token; return those that ended."""
         raise NotImplementedError(f"the {self.name} backend has no streaming API; call generate")
 
+    @property
+    def max_rows(self) -> int | None:
+        """Rows a streaming backend decodes at once; None: every submitted request."""
+        return None
+
     def stream_session(self) -> Any:
         """A context the engine holds around a whole continuous rollout, so that per-rollout set-up
         (model modes, precision contexts) is done once and not at every ``step``."""
