@@ -90,7 +90,7 @@ class MemRLConfig(GRPOConfig, EpisodeSettings):
     advantage_baseline: str = field(default="mean", metadata={"help": "mean (GRPO) or rloo (leave-one-out)."})
     segments_per_group: int | None = field(default=None, metadata={"help": "DCPO (MemAct): train on this many segments sampled per group of num_generations trajectories (all when fewer), after advantages are computed over the unique trajectories; default: every segment. GRPO family only; groups are sampled per process, so keep per_device_train_batch_size a multiple of num_generations."})
     loss_aggregation: str = field(default="token", metadata={"help": "token: a token mean over the batch (with loss_type dapo); trajectory: every trajectory weighs the same, whatever its length or number of segments."})
-    update_tokens_per_forward: int | None = field(default=None, metadata={"help": "Padded tokens per forward + backward in the update (and the SFT warm start's rows per forward): rows are sorted by length and cut into micro-batches of about this many tokens (each padded only to its own longest row), which bounds activation memory (~1.3 MB per token on the embedded 135M model). Default: 1024 on a CPU (bounds the RAM of the main command, #25), 2048 on GPUs; larger is faster where memory allows."})
+    update_tokens_per_forward: int | None = field(default=None, metadata={"help": "Padded tokens per forward + backward in the update (and the SFT warm start's rows per forward): rows are sorted by length and cut into micro-batches of about this many tokens (each padded only to its own longest row), which bounds activation memory (~1.3 MB per token on the embedded 135M model). Default: 512 on a CPU (bounds the RAM of the main command, #25), 2048 on GPUs; larger is faster where memory allows."})
     logits_chunk_tokens: int = field(default=256, metadata={"help": "Positions whose full-vocabulary logits exist at once when the update and the SFT warm start compute log-probs, entropies and the loss (only on trained tokens; 256 x a 49k vocabulary = 50 MB of float32); lower saves memory, 0 computes every completion position's logits at once."})
     sampling_correction: bool = field(default=True, metadata={"help": "Weight each token's advantage by the truncated importance ratio min(p_train / p_sample, sampling_correction_cap): corrects for the rollout sampling under other numerics (bf16, KV cache, vLLM) than the update. The gap is logged either way (rollout/logp_mismatch_mean)."})
     sampling_correction_cap: float = field(default=3.0, metadata={"help": "Upper bound of the sampling-correction ratio (TRL's vllm_importance_sampling_clip_max)."})
@@ -132,10 +132,11 @@ class MemRLConfig(GRPOConfig, EpisodeSettings):
             torch.set_num_threads(self.cpu_threads if (self.cpu_threads or 0) > 0 else cpu_threads_per_process())
         if self.update_tokens_per_forward is None:
             # On a CPU the update's activations set the peak of RAM: a forward + backward of the
-            # embedded model grows it by 2.7 GB at 2,048 tokens, 1.2 GB at 1,024, for ~10% more
-            # time per token; gradient checkpointing would cost ~22% (bench/activation_memory.py,
-            # #25). A GPU's memory is its own.
-            self.update_tokens_per_forward = 2048 if cuda else 1024
+            # embedded model grows it by 2.7 GB at 2,048 tokens, 1.2 GB at 1,024 (bench/
+            # activation_memory.py). The main command at 512 against 1,024, run after run: peak
+            # 3.53 vs 4.09 GB, 5:24 vs 5:17 (its GRPO updates ~2.5 s slower a step; bench/results/
+            # peak_memory.txt, #25); gradient checkpointing would cost ~22%. A GPU's memory is its own.
+            self.update_tokens_per_forward = 2048 if cuda else 512
         if self.gradient_checkpointing and self.gradient_checkpointing_kwargs is None:
             # Non-reentrant checkpointing: the reentrant kind marks shared parameters ready twice
             # under DDP when one forward feeds two heads (PPO's policy and value).
