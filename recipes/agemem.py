@@ -8,9 +8,9 @@
         --sft_warm_start_episodes 0 --num_generations 8 --per_device_train_batch_size 8 --max_steps 500
 
 Hardware: the default runs on 2 CPU cores with the embedded SmolLM2-135M-Instruct + LoRA in
-about 6 minutes (measured 5 min 22 s on 2 cores, peak memory 4.09 GB: a warm start of 20 SFT
+about 6 minutes (measured 5 min 24 s on 2 cores, peak memory 3.53 GB: a warm start of 20 SFT
 steps on 40 scripted-expert episodes, ~3 min, then 3 GRPO steps of 8 episodes on generated
-three-stage tasks, 45-51 s each) and saves `runs/agemem/final`. More RL steps are not the default:
+three-stage tasks, 50-53 s each) and saves `runs/agemem/final`. More RL steps are not the default:
 they have not beaten the warm start on this task, with or without `--curriculum` (16 steps:
 -0.030 [-0.080, +0.010]; bench/results/agemem/rl_vs_sft/README.txt).
 The GPU line is AgeMem's setting (K = 8).
