@@ -22,10 +22,12 @@ Expected result: the run prints the `memrl eval` command for the adapter; add `-
 sft_only=runs/mem1/sft` for the warm start alone and `--baselines full_context` for the untrained
 base with nothing dropped. Peak context against N for the three context rules is in
 `bench/results/mem1_memory.txt` (a scripted agent: full context / MEM1 = 5.8 at N=16). Measured
-(bench/results/mem1/rl_vs_sft/README.txt, 51 held-out tasks, 17 each at N = 1, 2, 4, greedy): EM
-0.441 [0.333, 0.544] against 0.000 for the untrained base and 0.377 for the warm start alone:
-trained - SFT only +0.064 [-0.010, +0.132], NOT shown. RL made the policy answer the 4-question
-tasks at turn 3 instead of running out of turns (N = 4: 0.250 -> 0.382).
+(bench/results/mem1/rl_vs_sft/README.txt, 150 held-out tasks, 50 each at N = 1, 2, 4, greedy): EM
+0.410 [0.352, 0.472] against 0.000 for the untrained base and 0.368 for the warm start alone:
+trained - SFT only +0.042 [+0.020, +0.065] (a first evaluation on 51 tasks: +0.064 [-0.010, +0.132]).
+RL made the policy answer the 4-question tasks at turn 3 instead of running out of turns (N = 4:
+0.315 -> 0.360, none unanswered against 8 of 50) and get more 2-question tasks fully right; the
+1-question tasks stay at EM 0 for both.
 
 Every turn is a rewrite ([task, the latest reply with its internal state, the latest
 observation]), so every turn is one segment and its prompt holds exactly the state the model
