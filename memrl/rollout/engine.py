@@ -193,10 +193,9 @@ class RolloutEngine:
         start = time.perf_counter()
         self.backend.clear_cache()
         episodes = [self._start(env, *item) for env, item in zip(envs, items)]
-        with self._bar(len(episodes)) as bar:
+        with self._bar(len(episodes)) as bar, self.backend.stream_session():
             if self.backend.streaming:
-                with self.backend.stream_session():
-                    self._play_continuous(episodes, bar, start)
+                self._play_continuous(episodes, bar, start)
             else:
                 self._play_by_turns(episodes, bar, start)
         self.stats.total_s = time.perf_counter() - start

@@ -139,3 +139,32 @@ def test_backend_samples_the_same_with_and_without_merging(tiny, continuous):
         for sa, sb in zip(a.segments, b.segments):
             torch.testing.assert_close(torch.tensor(sa.logprobs), torch.tensor(sb.logprobs), atol=1e-4, rtol=0)
     assert model.training is False and all(p.requires_grad for n, p in model.named_parameters() if "lora_" in n)
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_a_rollout_merges_once_whatever_its_turns(tiny, continuous, monkeypatch):
+    """The engine holds the backend's session around the whole rollout: the merged copy is built
+    once per rollout, not once per turn (turn by turn it was rebuilt every generate call), and a
+    generate call outside a rollout still merges by itself."""
+    import memrl.rollout.backends.hf as hf
+    from memrl.env.registry import make
+
+    built = []
+    real = hf.merged_lora
+
+    def counting(model, enabled=None):
+        built.append(enabled)
+        return real(model, enabled)
+
+    monkeypatch.setattr(hf, "merged_lora", counting)
+    model, tokenizer = lora_model(tiny), tiny[1]
+    b = HFBackend(model, tokenizer, continuous=continuous, merge_lora=True)
+    b.stop_ids.update(range(5, len(tokenizer), 7))
+    engine = RolloutEngine(b, limits=RolloutLimits(max_new_tokens=12, max_context_tokens=2048),
+                           sampling=SamplingParams(max_new_tokens=12, temperature=0.0, seed=3))
+    env = lambda: make("memrl/FactRecall-v0")  # noqa: E731
+    trajs = engine.rollout(env, env().make_tasks("train", 2, 0), group_size=2, seed=11)
+    assert max(len(t.turns) for t in trajs) > 1  # several turns, so turn by turn several generate calls
+    assert built == [True]
+    b.generate([[5, 17, 230]], SamplingParams(max_new_tokens=2, temperature=0.0))
+    assert built == [True, True]

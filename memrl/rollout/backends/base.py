@@ -79,8 +79,9 @@ class Backend(ABC):
         return None
 
     def stream_session(self) -> Any:
-        """A context the engine holds around a whole continuous rollout, so that per-rollout set-up
-        (model modes, precision contexts) is done once and not at every ``step``."""
+        """A context the engine holds around a whole rollout (continuous or turn by turn), so that
+        per-rollout set-up (model modes, precision contexts, merged weights) is done once and not
+        at every ``step`` or ``generate`` call."""
         return nullcontext()
 
     def sync_weights(self, model: Any) -> None:

@@ -94,9 +94,10 @@ class HFBackend(Backend):
 
     @contextmanager
     def stream_session(self) -> Iterator[None]:
-        """Eval mode, no grad, bf16 autocast and merged LoRA for a whole continuous rollout. Entered per
-        decode step they walked every module twice a token: 25% of a rollout's time (py-spy,
-        bench/results/step_time.txt)."""
+        """Eval mode, no grad, bf16 autocast and merged LoRA for a whole rollout. Entered per decode
+        step they walked every module twice a token: 25% of a rollout's time (py-spy,
+        bench/results/step_time.txt); entered per ``generate`` call (turn by turn) the merged
+        weights were rebuilt every turn. ``generate`` outside a session still enters them itself."""
         if self._in_session:
             yield
             return
@@ -148,8 +149,9 @@ class HFBackend(Backend):
         model.eval()
         stack = ExitStack()
         try:
-            stack.enter_context(bf16_lora(model))
-            stack.enter_context(merged_lora(model, self.merge_lora))
+            if not self._in_session:  # inside the engine's session both are already entered
+                stack.enter_context(bf16_lora(model))
+                stack.enter_context(merged_lora(model, self.merge_lora))
             # Everything but each prompt's last token comes from stored K/V where it can.
             cache = self._prefilled(prompts, width - 1, sampling.max_new_tokens + 1) if reuse else None
             if sampling.seed is not None:
