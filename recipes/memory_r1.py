@@ -16,9 +16,10 @@
 
 Hardware: the CPU default trains a LoRA on the embedded SmolLM2-135M-Instruct over generated
 two-session dialogues: an SFT warm start on 40 episodes of the scripted careful manager
-(``expert_reply``: 160 decisions, 20 steps), then 16 GRPO steps of 8 episodes: 21 min 22 s on 2
-cores (measured at 22d2a94 with a held-out curve every 8 steps; rollouts have been made faster
-since, not re-measured here; the former 3-step default took 12.6 minutes). 16 steps because 3 did
+(``expert_reply``: 160 decisions, 20 steps), then 16 GRPO steps of 8 episodes: 14 min 10 s on 2
+cores, peak memory 3.66 GB (measured at 93698a7: SFT 139 s, GRPO steps 42-46 s; the run whose
+adapter was evaluated took 21 min 22 s at 22d2a94, with a held-out curve every 8 steps and slower
+rollouts; the former 3-step default took 12.6 minutes). 16 steps because 3 did
 not change a greedy reply, while 16 beat the warm start on held-out dialogues (below). The paper's
 setting needs one GPU with vLLM (and no warm start: add ``--sft_warm_start_episodes 0``, as
 Memory-R1 trains from the instruct model).
