@@ -1,7 +1,7 @@
 """Where the GRPO update's time goes, one micro-batch at a time (issue #18).
 
 Runs the forward + backward the update runs on one micro-batch — the embedded model's frozen
-weights in bf16, a float32 LoRA (r 16 on every linear layer) under the update's autocast
+weights in bf16, a float32 LoRA (memrl's default LoRA settings) under the update's autocast
 (`bf16_lora`), the LM head applied to the scored tokens only (`memrl.train.chunked`) — on random
 token ids, times it, and with --profile prints torch.profiler's table of the ops that take the time.
 
@@ -19,12 +19,14 @@ import contextlib
 import time
 
 import torch
-from peft import LoraConfig, get_peft_model
+from peft import get_peft_model
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from trl import get_peft_config
 
 from memrl.models.loading import load_model_and_tokenizer
 from memrl.models.precision import bf16_lora
 from memrl.train import chunked
+from memrl.train.config import model_config
 
 
 def main() -> None:
@@ -39,8 +41,7 @@ def main() -> None:
 
     torch.manual_seed(0)
     model, _ = load_model_and_tokenizer(None, dtype="bfloat16", device="cpu")
-    model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0,
-                                             task_type="CAUSAL_LM"))
+    model = get_peft_model(model, get_peft_config(model_config()))  # the LoRA build_trainer puts on
     for param in model.parameters():
         if param.requires_grad:
             param.data = param.data.float()  # float32 LoRA beside bf16 frozen weights, as build_trainer leaves them
