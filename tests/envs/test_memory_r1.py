@@ -405,3 +405,49 @@ def test_locomo_is_found_by_data_dir_or_memrl_data(how, tmp_path, monkeypatch):
     assert window["n_facts"] == 1  # no observation in the made-up file: the rule-based extractor's fact
     with pytest.raises(UserError, match="LoCoMo file not found in .*memrl data download locomo"):
         make(MANAGER, source="locomo", data_dir=str(tmp_path / "none")).make_tasks("train", 1)
+
+
+def test_decisions_bench_counts_the_policys_ops_against_the_careful_managers(tasks, tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from memrl.rollout.jsonl import save_trajectories
+    from memrl.rollout.segments import Trajectory
+
+    spec = importlib.util.spec_from_file_location("mr1_decisions", Path(__file__).parents[2] / "bench" / "memory_r1_decisions.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+
+    def episodes(policy, kwargs):
+        env, out = make(MANAGER, **kwargs), []
+        for k, task in enumerate(tasks[:6]):
+            env.reset(seed=0, options={"task": task})
+            turns = []
+            while not env.done:
+                reply = policy(env)
+                turns.append({"policy_text": reply})
+                env.step(reply)
+            out.append(Trajectory(task["id"], k, 0, task, turns=turns))
+        return save_trajectories(tmp_path / f"{policy.__name__}.jsonl", out)
+
+    kwargs = {"sessions": 2, "tool_prompt": "compact"}
+    expert = bench.tally(str(episodes(lambda env: env.expert_reply(), kwargs)), kwargs)[0]
+    assert expert[("UPDATE", "UPDATE")] > 0 and expert[("ADD", "ADD")] > 0
+    assert all(want == got for want, got in expert)  # the expert agrees with itself, ids included
+
+    adds, _, turns = bench.tally(str(episodes(add_everything, kwargs)), kwargs)
+    assert adds[("UPDATE", "ADD")] > 0 and {got for _, got in adds} == {"ADD"}  # where it should have updated, it added
+    assert sum(adds.values()) == sum(expert.values()) and turns > 0  # one decision per fact, whatever the bank
+
+    def wrong_target(env):  # UPDATE / DELETE the other shown memory wherever the expert updates one
+        text = env.expert_reply()
+        for i in env.shown:
+            other = next((j for j in env.shown if j != i), "m999")
+            text = text.replace(f'"memory_id": "{i}"', f'"memory_id": "@{other}"')
+        return text.replace('"@', '"')
+
+    wrong = bench.tally(str(episodes(wrong_target, kwargs)), kwargs)[0]
+    assert wrong[("UPDATE", "UPDATE other id")] > 0 and not wrong[("UPDATE", "UPDATE")]
+    assert bench.main([str(tmp_path / "wrong_target.jsonl")]) == 0
+    assert capsys.readouterr().out.strip().endswith("update_right_fraction=0.000")
+    assert bench.main([str(tmp_path / "x.jsonl"), "--env_kwargs", "{bad"]) == 2
