@@ -60,14 +60,14 @@ def tally(path: str, env_kwargs: dict) -> tuple[Counter, int, int]:
     for traj in load_trajectories(path):
         env.reset(options={"task": traj.task})
         episodes += 1
-        for turn in traj.turns:
+        # The engine logs the reset as a turn without a reply (policy_text None): skip it.
+        for text in [t["policy_text"] for t in traj.turns if t["policy_text"] is not None]:
             if env.done:
                 break
             expert = env.parse(env.expert_reply()).tool_calls
-            policy = env.parse(turn["policy_text"] or "").tool_calls
-            counts.update(compare(expert, policy))
+            counts.update(compare(expert, env.parse(text).tool_calls))
             turns += 1
-            env.step(turn["policy_text"] or "")
+            env.step(text)
     env.close()
     return counts, episodes, turns
 

@@ -422,7 +422,7 @@ def test_decisions_bench_counts_the_policys_ops_against_the_careful_managers(tas
         env, out = make(MANAGER, **kwargs), []
         for k, task in enumerate(tasks[:6]):
             env.reset(seed=0, options={"task": task})
-            turns = []
+            turns = [{"turn": 0, "policy_text": None}]  # the engine logs the reset first
             while not env.done:
                 reply = policy(env)
                 turns.append({"policy_text": reply})
