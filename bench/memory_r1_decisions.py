@@ -28,6 +28,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install needed
 
 from memrl.env.registry import make  # noqa: E402
+from memrl.errors import UserError  # noqa: E402
 from memrl.rollout.jsonl import load_trajectories  # noqa: E402
 
 ENV_ID = "memrl/MemoryR1-Manager-v0"
@@ -35,7 +36,8 @@ KINDS = ("ADD", "UPDATE", "DELETE", "NOOP")
 
 
 def decision(call) -> str:
-    """A call as a table column: its kind, with the target for UPDATE / DELETE."""
+    """A call as a table column: its kind ("missing" past the policy's last call; "other" for a tool
+    the manager does not have). :func:`compare` adds whether an UPDATE / DELETE names the right memory."""
     if call is None:
         return "missing"
     return call.name if call.name in KINDS else "other"
@@ -83,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     except json.JSONDecodeError as e:
         print(f"--env_kwargs is not JSON ({e}); e.g. '{{\"sessions\": 2}}'", file=sys.stderr)
         return 2
-    counts, episodes, turns = tally(args.rollouts, env_kwargs)
+    try:
+        counts, episodes, turns = tally(args.rollouts, env_kwargs)
+    except UserError as e:  # no such file, a bad line, bad env settings: one line, not a traceback
+        print(f"memory_r1_decisions: {e}", file=sys.stderr)
+        return 2
     columns = sorted({got for _, got in counts}, key=lambda c: (c.split()[0] not in KINDS, c))
     table = Table(title=f"{args.rollouts}: {episodes} episodes, {turns} turns; rows: the careful manager, columns: the policy")
     table.add_column("expert")
