@@ -309,3 +309,29 @@ def test_a_continuous_rollout_sets_the_model_up_once_not_per_token(tiny):
     while b.slots.busy:
         b.step()
     assert modes and set(modes) == {(False, False)} and model.training
+
+
+# -- the sampler -----------------------------------------------------------------------------------
+def test_draw_follows_the_distribution_and_never_picks_a_masked_token():
+    from memrl.rollout.backends.continuous import draw
+
+    probs = torch.tensor([0.5, 0.0, 0.2, 0.0, 0.25, 0.05])
+    generator = torch.Generator().manual_seed(0)
+    n = 20000
+    counts = torch.bincount(torch.tensor([draw(probs, generator) for _ in range(n)]), minlength=len(probs)).double()
+    assert counts[1] == 0 and counts[3] == 0
+    # Within 4 standard deviations of a multinomial count, for every token with mass.
+    sd = (n * probs.double() * (1 - probs.double())).sqrt()
+    assert ((counts - n * probs.double()).abs() <= 4 * sd + 1e-9).all(), counts.tolist()
+    # Weights that do not sum to 1 are normalised by their total.
+    assert draw(torch.tensor([0.0, 0.0, 3.0]), generator) == 2
+
+
+def test_sampled_tokens_follow_top_k():
+    # top_k = 2 leaves two tokens: every draw is one of them, and both occur.
+    logits = torch.tensor([[0.0, 5.0, 4.5, -1.0, 1.0]])
+    from memrl.rollout.backends.continuous import Request, sample
+
+    req = Request("k", [1], SamplingParams(max_new_tokens=4, temperature=1.0, top_k=2, seed=0), torch.Generator().manual_seed(0))
+    picked = {sample(logits, [req])[0][0] for _ in range(200)}
+    assert picked == {1, 2}
