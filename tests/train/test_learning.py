@@ -51,7 +51,10 @@ def train(tmp_path, algorithm: str, steps: int, **overrides):
 @pytest.mark.slow
 @pytest.mark.parametrize("algorithm", ["grpo", "ppo"])
 def test_tiny_model_learns_the_toy_memory_task(tmp_path, algorithm):
-    before, after = train(tmp_path, algorithm, steps=40)
+    # 80 steps, not 40: at 40 the gain depended on the seed and on float noise (thread count, test
+    # order): +0.145 to +0.469 over seeds 0-4, and CI once saw PPO at +0.246. At 80 steps the eight
+    # runs (GRPO and PPO, seeds 0-4 with gaps) gained +0.449 to +0.703, so 0.3 is a margin, not a coin.
+    before, after = train(tmp_path, algorithm, steps=80)
     print(f"{algorithm}: held-out reward {before:.3f} -> {after:.3f}")
     assert before < 0.4  # about chance (1/4)
     assert after - before > 0.3, (before, after)
