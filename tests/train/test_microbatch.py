@@ -61,8 +61,13 @@ def test_micro_batched_update_has_the_full_batch_gradient(tmp_path):
     parts, parts_loss = gradient(64)  # a few rows per micro-batch
     assert len(microbatch.plan(batch, 64)) > 2
     assert abs(whole_loss - parts_loss) < 1e-5
+    # Per tensor, relative to its norm: the summation order differs between the two plans, so an
+    # element-wise 1e-6 tolerance failed on another CPU (CI: 1.3e-6 on one element of a tensor
+    # whose largest entry is 0.37). Measured here: at most 3e-6; a dropped row or a wrong
+    # normalisation is off by far more than 1e-4.
     for name, g in whole.items():
-        torch.testing.assert_close(parts[name], g, atol=1e-6, rtol=1e-4, msg=name)
+        error = ((parts[name] - g).norm() / g.norm().clamp_min(1e-12)).item()
+        assert error < 1e-4, f"{name}: relative gradient error {error:.1e}"
 
 
 def test_the_sampling_gap_is_logged_and_corrected(tmp_path):
@@ -121,5 +126,10 @@ def test_sft_rows_per_forward_do_not_change_the_accumulated_gradient(tmp_path, r
 
     whole, parts = gradient(4), gradient(rows_per_forward)
     assert whole.keys() == parts.keys() and whole
+    # Per tensor, relative to its norm: the summation order differs between the two plans, so an
+    # element-wise 1e-6 tolerance failed on another CPU (CI: 1.3e-6 on one element of a tensor
+    # whose largest entry is 0.37). Measured here: at most 3e-6; a dropped row or a wrong
+    # normalisation is off by far more than 1e-4.
     for name, g in whole.items():
-        torch.testing.assert_close(parts[name], g, atol=1e-6, rtol=1e-4, msg=name)
+        error = ((parts[name] - g).norm() / g.norm().clamp_min(1e-12)).item()
+        assert error < 1e-4, f"{name}: relative gradient error {error:.1e}"
