@@ -263,7 +263,15 @@ class MemoryGRPOTrainer(GRPOTrainer):
         (``memrl.train.microbatch``). All but the last micro-batch are backpropagated here; the
         last one's loss goes back to the Trainer, which backpropagates it and steps, with the
         others' values added as a constant so the logged loss is the batch's."""
-        chunks = microbatch.plan(inputs, self.args.update_tokens_per_forward)
+        keep = self._rows_with_gradient(inputs)
+        several = self.accelerator.num_processes > 1
+        if keep is not None and several:
+            keep = self._same_row_count_everywhere(inputs, keep)
+        chunks = microbatch.plan(inputs, self.args.update_tokens_per_forward, rows=keep,
+                                 shared=self._max_over_processes if several else None)
+        rows_total = inputs["prompt_ids"].size(0)
+        skipped = 0.0 if keep is None else 1.0 - float(keep.sum()) / max(rows_total, 1)
+        self._metrics["train"]["update/skipped_row_share"].append(skipped)
         done = 0.0
         for i, (rows, p_w, c_w) in enumerate(chunks):
             chunk = microbatch.take(inputs, rows, p_w, c_w)
@@ -277,6 +285,43 @@ class MemoryGRPOTrainer(GRPOTrainer):
             self.accelerator.backward(self._scaled_for_accumulation(loss, num_items_in_batch))
             done = done + loss.detach()
         raise AssertionError("microbatch.plan returned no micro-batch")
+
+    def _rows_with_gradient(self, inputs: dict[str, Any]) -> torch.Tensor | None:
+        """The rows the update must run (a boolean mask), or None for all of them. A row whose
+        trained tokens all have advantage 0 adds exactly 0 to the gradient when the loss has no
+        term without the advantage (no KL: beta 0, no entropy bonus) and is normalised by the
+        batch's token count, not the micro-batch's (dapo, cispo); then it is left out. At least
+        one row is kept, so the step still logs its loss metrics."""
+        if (not self.args.skip_zero_advantage_rows or self.beta != 0.0 or self.loss_type not in ("dapo", "cispo")
+                or getattr(self, "_entropy_bonus_enabled", False)):
+            return None
+        trained = self._trained_mask(inputs) > 0
+        advantages = inputs["advantages"]
+        advantages = advantages[:, None] if advantages.dim() == 1 else advantages
+        keep = ((advantages != 0) & trained).any(1)
+        if not keep.any():
+            counts = trained.sum(1)
+            if not counts.any():
+                return None
+            keep[torch.where(counts > 0, counts, counts.max() + 1).argmin()] = True
+        return keep
+
+    def _same_row_count_everywhere(self, inputs: dict[str, Any], keep: torch.Tensor) -> torch.Tensor:
+        """``keep`` grown to the largest kept count of any process, with its shortest left-out
+        rows (zero-mask padding rows first): their gradient is 0 too, and every process must plan
+        the same number of rows (``microbatch.plan``)."""
+        most = int(self.accelerator.gather(keep.sum()[None]).max())
+        missing = most - int(keep.sum())
+        if missing > 0:
+            prompt, completion = microbatch.row_lengths(inputs)
+            left_out = (~keep).nonzero().flatten()
+            shortest = left_out[torch.argsort((prompt + completion)[left_out], stable=True)[:missing]]
+            keep = keep.clone()
+            keep[shortest] = True
+        return keep
+
+    def _max_over_processes(self, lengths: torch.Tensor) -> torch.Tensor:
+        return self.accelerator.gather(lengths[None]).amax(0)
 
     def _scaled_for_accumulation(self, loss: torch.Tensor, num_items_in_batch: Any) -> torch.Tensor:
         """What the Trainer would backpropagate for ``loss`` (it divides by the accumulation steps

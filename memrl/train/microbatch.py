@@ -12,6 +12,7 @@ a sum over rows, so the micro-batches' gradients add up to exactly the full batc
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,25 +30,37 @@ def row_lengths(inputs: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     return prompt, last
 
 
-def plan(inputs: dict[str, Any], token_budget: int, multiple: int = 32) -> list[tuple[torch.Tensor, int, int]]:
+def plan(inputs: dict[str, Any], token_budget: int, multiple: int = 32, rows: torch.Tensor | None = None,
+         shared: Callable[[torch.Tensor], torch.Tensor] | None = None) -> list[tuple[torch.Tensor, int, int]]:
     """Micro-batches as (row indices, prompt width, completion width): rows sorted by length,
     each micro-batch as many rows as fit ``token_budget`` padded tokens (at least one row).
     Widths are rounded up to ``multiple`` so that steps repeat shapes (CPU kernels are built
-    per shape)."""
+    per shape).
+
+    rows: a boolean mask of the rows to plan (default: all).
+    shared: with several processes, a function from this process's sorted lengths (2, n) to
+    their maximum over processes. The cuts are then made on that maximum, so every process runs
+    the same number of micro-batches with the same number of rows each — the loss gathers per-row
+    metrics across processes, which fails (gloo) or hangs (NCCL) when the counts differ — while
+    each process keeps its own, never wider, widths."""
     prompt, completion = row_lengths(inputs)
     total_p, total_c = inputs["prompt_ids"].size(1), inputs["completion_ids"].size(1)
-    order = torch.argsort(prompt + completion, descending=True, stable=True)
+    candidates = torch.arange(prompt.numel(), device=prompt.device) if rows is None else rows.nonzero().flatten()
+    order = candidates[torch.argsort((prompt + completion)[candidates], descending=True, stable=True)]
+    # Each row's own padded widths (rounded up, at most the batch's); a micro-batch is as wide as its widest row.
+    widths = torch.stack([_round(prompt[order], multiple).clamp(max=total_p),
+                          _round(completion[order].clamp(min=1), multiple).clamp(max=total_c)])
+    cut_p, cut_c = (shared(widths) if shared is not None else widths).tolist()
     chunks, start = [], 0
     while start < len(order):
         end, p_w, c_w = start, 0, 0
         while end < len(order):
-            r = int(order[end])
-            p_next = min(total_p, _round(max(p_w, int(prompt[r])), multiple))
-            c_next = min(total_c, _round(max(c_w, int(completion[r]), 1), multiple))
+            p_next, c_next = max(p_w, int(cut_p[end])), max(c_w, int(cut_c[end]))
             if end > start and (end - start + 1) * (p_next + c_next) > token_budget:
                 break
             p_w, c_w, end = p_next, c_next, end + 1
-        chunks.append((order[start:end].sort().values, p_w, c_w))
+        own = torch.arange(start, end)
+        chunks.append((order[own].sort().values, int(widths[0, own].max()), int(widths[1, own].max())))
         start = end
     return chunks
 
@@ -79,5 +92,6 @@ def scatter(parts: list[tuple[torch.Tensor, torch.Tensor]], batch: int, width: i
     return out
 
 
-def _round(n: int, multiple: int) -> int:
+def _round(n: Any, multiple: int) -> Any:
+    """``n`` (an int or a tensor of ints) rounded up to a multiple of ``multiple``."""
     return -(-n // multiple) * multiple

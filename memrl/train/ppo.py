@@ -118,6 +118,9 @@ class MemoryPPOTrainer(MemoryGRPOTrainer):
         return advantages, returns
 
     # -- UPDATE ------------------------------------------------------------------------------------
+    def _rows_with_gradient(self, inputs: dict[str, Any]) -> None:
+        return None  # the value loss trains on every row, whatever its advantage
+
     def _compute_loss(self, model: Any, inputs: dict[str, Any]) -> torch.Tensor:
         logps, entropies, values = self._forward(model, inputs)
         mask = inputs["completion_mask"] * inputs["tool_mask"]

@@ -133,3 +133,75 @@ def test_sft_rows_per_forward_do_not_change_the_accumulated_gradient(tmp_path, r
     for name, g in whole.items():
         error = ((parts[name] - g).norm() / g.norm().clamp_min(1e-12)).item()
         assert error < 1e-4, f"{name}: relative gradient error {error:.1e}"
+
+
+def test_plan_keeps_only_the_given_rows():
+    batch = padded_batch([(300, 20), (40, 10), (290, 30), (50, 5)])
+    chunks = microbatch.plan(batch, token_budget=10**6, multiple=1, rows=torch.tensor([True, False, True, False]))
+    assert [(sorted(rows.tolist()), p, c) for rows, p, c in chunks] == [([0, 2], 300, 30)]
+
+
+def test_processes_with_other_lengths_plan_the_same_micro_batch_sizes():
+    """Every process must run as many micro-batches, with as many rows each (the loss gathers
+    per-row metrics across processes: gloo fails, NCCL hangs otherwise); each keeps its own widths."""
+    short = padded_batch([(40, 10), (50, 5), (30, 8), (45, 9)])
+    long = padded_batch([(300, 20), (290, 30), (280, 25), (310, 10)])
+    others = {}
+
+    def shared(mine):  # the two processes' widths, the maximum taken as the gather would
+        theirs = others["widths"]
+        return torch.maximum(mine, theirs)
+
+    alone = microbatch.plan(short, token_budget=700, multiple=1)
+    assert [len(rows) for rows, _, _ in alone] == [4]
+    others["widths"] = torch.tensor([[310, 300, 290, 280], [10, 20, 30, 25]])  # long's sorted widths
+    together = microbatch.plan(short, token_budget=700, multiple=1, shared=shared)
+    others["widths"] = torch.tensor([[50, 45, 40, 30], [5, 9, 10, 8]])
+    own = microbatch.plan(long, token_budget=700, multiple=1, shared=shared)
+    assert [len(rows) for rows, _, _ in together] == [len(rows) for rows, _, _ in own] == [2, 2]
+    assert max(p + c for _, p, c in together) <= 60  # the short process's micro-batches stay narrow
+
+
+def test_rows_whose_advantage_is_zero_are_left_out_of_the_update_with_the_same_gradient(tmp_path):
+    trainer, _ = toy_trainer(tmp_path, steps=1, tasks=16, bf16=False)
+    trainer.model.train()
+    trainer.current_gradient_accumulation_steps = 1
+    batch = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
+    batch["advantages"][: batch["advantages"].size(0) // 2] = 0.0  # as if half the groups had scored alike
+    trainer.args.update_tokens_per_forward = 64
+
+    def gradient(skip: bool) -> dict[str, torch.Tensor]:
+        trainer.args.skip_zero_advantage_rows = skip
+        trainer.model.zero_grad()
+        forwarded = []
+        hook = trainer.model.register_forward_pre_hook(lambda _m, args, kw: forwarded.append(kw["input_ids"].size(0)),
+                                                       with_kwargs=True)
+        try:
+            loss = trainer.compute_loss(trainer.model, batch, num_items_in_batch=batch["num_items_in_batch"])
+        finally:
+            hook.remove()
+        trainer.accelerator.backward(loss)
+        return {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}, sum(forwarded)
+
+    everything, rows_all = gradient(False)
+    skipping, rows_skipping = gradient(True)
+    assert rows_skipping <= rows_all // 2 + 1 and rows_skipping > 0
+    assert trainer._metrics["train"]["update/skipped_row_share"][-2:] == [0.0, pytest.approx(1 - rows_skipping / rows_all)]
+    for name, g in everything.items():
+        error = ((skipping[name] - g).norm() / g.norm().clamp_min(1e-12)).item()
+        assert error < 1e-4, f"{name}: relative gradient error {error:.1e}"
+
+
+def test_rows_are_never_skipped_where_a_zero_advantage_still_has_a_gradient(tmp_path):
+    trainer, _ = toy_trainer(tmp_path, steps=1, tasks=16, bf16=False)
+    batch = trainer._generate_and_score_completions(next(iter(trainer.get_train_dataloader())))
+    batch["advantages"][:] = 0.0
+    kept = trainer._rows_with_gradient(batch)
+    assert kept is not None and int(kept.sum()) == 1  # one row, so the step still logs its loss metrics
+    trainer.beta = 0.1  # the KL term trains every row
+    assert trainer._rows_with_gradient(batch) is None
+    trainer.beta = 0.0
+    trainer.args.skip_zero_advantage_rows = False
+    assert trainer._rows_with_gradient(batch) is None
+    ppo, _ = toy_trainer(tmp_path / "ppo", steps=1, tasks=16, algorithm="ppo")
+    assert ppo._rows_with_gradient(batch) is None  # the value loss trains every row

@@ -106,6 +106,7 @@ def child(argv: list[str] | None = None) -> None:
         save_strategy="no", report_to=[], seed=0, beta=0.0, logging_steps=1, disable_tqdm=True,
         # float32 on every CPU (bf16 is on by default where the CPU has it): the same run everywhere.
         gradient_checkpointing=False, bf16=False, update_tokens_per_forward=args.update_tokens,
+        skip_zero_advantage_rows=False,  # the random model scores every episode alike: all rows would be skipped
         logits_chunk_tokens=args.logits_chunk,
     )
     trainer = build_trainer(config, model_args=model_config(lora_r=8, lora_alpha=16), model=model, tokenizer=tok,
