@@ -38,8 +38,8 @@ def plan(inputs: dict[str, Any], token_budget: int, multiple: int = 32, rows: to
     per shape).
 
     rows: a boolean mask of the rows to plan (default: all).
-    shared: with several processes, a function from this process's sorted lengths (2, n) to
-    their maximum over processes. The cuts are then made on that maximum, so every process runs
+    shared: with several processes, a function from this process's widths (2, n: prompt and
+    completion, rows sorted longest first) to their maximum over processes. The cuts are then made on that maximum, so every process runs
     the same number of micro-batches with the same number of rows each — the loss gathers per-row
     metrics across processes, which fails (gloo) or hangs (NCCL) when the counts differ — while
     each process keeps its own, never wider, widths."""
@@ -55,12 +55,11 @@ def plan(inputs: dict[str, Any], token_budget: int, multiple: int = 32, rows: to
     while start < len(order):
         end, p_w, c_w = start, 0, 0
         while end < len(order):
-            p_next, c_next = max(p_w, int(cut_p[end])), max(c_w, int(cut_c[end]))
+            p_next, c_next = max(p_w, cut_p[end]), max(c_w, cut_c[end])
             if end > start and (end - start + 1) * (p_next + c_next) > token_budget:
                 break
             p_w, c_w, end = p_next, c_next, end + 1
-        own = torch.arange(start, end)
-        chunks.append((order[own].sort().values, int(widths[0, own].max()), int(widths[1, own].max())))
+        chunks.append((order[start:end].sort().values, int(widths[0, start:end].max()), int(widths[1, start:end].max())))
         start = end
     return chunks
 
