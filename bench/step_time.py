@@ -120,18 +120,18 @@ def main() -> None:
     params = sum(p.numel() for name, p in named if "lora_" not in name)  # the base model's weights
     rate = matmul_gflops(torch.bfloat16, device=named[0][1].device) * 1e9
     timed = list(zip(clock.walls, profiles))[args.warmup :]
-    table = Table("step", "wall s", "rollout s", "old/ref logp s", "update s", "rows", "real tok", "padded tok",
+    table = Table("step", "wall s", "rollout s", "old/ref logp s", "update s", "rows", "trained rows", "real tok", "padded tok",
                   "sampled tok", "sampled tok/s", title=f"GRPO steps, AgeMem CPU default, bf16={config.bf16}, {trainer.accelerator.device}")
     for i, (wall, p) in enumerate(timed, start=args.warmup + 1):
         update = wall - p["rollout_s"] - p["logps_s"]
         table.add_row(str(i), f"{wall:.1f}", f"{p['rollout_s']:.1f}", f"{p['logps_s']:.1f}", f"{update:.1f}", f"{p['rows']:.0f}",
-                      f"{p['real_tokens']:.0f}", f"{p['padded_tokens']:.0f}", f"{p['sampled_tokens']:.0f}",
+                      f"{p.get('trained_rows', p['rows']):.0f}", f"{p['real_tokens']:.0f}", f"{p['padded_tokens']:.0f}", f"{p['sampled_tokens']:.0f}",
                       f"{p['sampled_tokens'] / p['rollout_s']:.1f}")
     Console(width=160).print(table)
     step_s = statistics.fmean(w for w, _ in timed)
     rollout_tps = sum(p["sampled_tokens"] for _, p in timed) / sum(p["rollout_s"] for _, p in timed)
     update_s = statistics.fmean(w - p["rollout_s"] - p["logps_s"] for w, p in timed)
-    tokens = statistics.fmean(p["real_tokens"] for _, p in timed)
+    tokens = statistics.fmean(p.get("trained_tokens", p["real_tokens"]) for _, p in timed)  # what the update ran
     print(f"model params {params / 1e6:.1f}M; bf16 matmul {rate / 1e9:.0f} GFLOPS; update {update_s:.1f} s for {tokens:.0f} tokens")
     print(f"rollout_tokens_per_s={rollout_tps:.1f}")
     print(f"limit_fraction={6 * params * tokens / step_s / rate:.3f}")

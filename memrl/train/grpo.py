@@ -272,6 +272,10 @@ class MemoryGRPOTrainer(GRPOTrainer):
         rows_total = inputs["prompt_ids"].size(0)
         skipped = 0.0 if keep is None else 1.0 - float(keep.sum()) / max(rows_total, 1)
         self._metrics["train"]["update/skipped_row_share"].append(skipped)
+        kept = slice(None) if keep is None else keep.to(inputs["prompt_mask"].device)
+        trained = inputs["prompt_mask"][kept].sum() + inputs["completion_mask"][kept].sum()
+        self.profile["trained_rows"] = self.profile.get("trained_rows", 0.0) + float(rows_total * (1.0 - skipped))
+        self.profile["trained_tokens"] = self.profile.get("trained_tokens", 0.0) + float(trained)
         done = 0.0
         for i, (rows, p_w, c_w) in enumerate(chunks):
             chunk = microbatch.take(inputs, rows, p_w, c_w)

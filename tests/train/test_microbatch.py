@@ -184,7 +184,9 @@ def test_rows_whose_advantage_is_zero_are_left_out_of_the_update_with_the_same_g
         return {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.grad is not None}, sum(forwarded)
 
     everything, rows_all = gradient(False)
+    trainer.profile = {}
     skipping, rows_skipping = gradient(True)
+    assert trainer.profile["trained_rows"] == rows_skipping  # bench/step_time.py reports what the update ran
     assert rows_skipping <= rows_all // 2 + 1 and rows_skipping > 0
     assert trainer._metrics["train"]["update/skipped_row_share"][-2:] == [0.0, pytest.approx(1 - rows_skipping / rows_all)]
     for name, g in everything.items():
