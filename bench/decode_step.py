@@ -12,6 +12,7 @@ its tail (episodes ending at different times) and its prefills.
 
     python bench/decode_step.py                        # 8 rows (the AgeMem default's episodes), 600 tokens
     python bench/decode_step.py --rows 16 --profile
+    python bench/decode_step.py --compile mlp          # torch.compile each layer's MLP (measured slower)
 
 Last line: decode_ceiling_tokens_per_s=<rows / mean decode step>.
 """
@@ -36,6 +37,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40, help="timed decode steps")
     parser.add_argument("--dtype", default=None, help="default: bf16 where the CPU has native bf16 (as the rollout), else float32")
     parser.add_argument("--profile", action="store_true", help="print torch.profiler's op table over 5 more steps")
+    parser.add_argument("--compile", choices=("none", "mlp", "model"), default="none",
+                        help="torch.compile (dynamic shapes) each decoder layer's MLP, or the whole forward")
     args = parser.parse_args()
     if args.rows < 1 or args.context < 2 or args.steps < 1:
         parser.error("--rows and --steps must be >= 1 and --context >= 2")
@@ -44,6 +47,11 @@ def main() -> None:
     torch.manual_seed(0)
     model, tokenizer = load_model_and_tokenizer(None, dtype=dtype, device="cpu")
     model.eval()
+    if args.compile == "mlp":
+        for layer in model.model.layers:
+            layer.mlp.forward = torch.compile(layer.mlp.forward, dynamic=True)
+    elif args.compile == "model":
+        model.forward = torch.compile(model.forward, dynamic=True)
     slots = SlotBatch(lambda: model, kv_reuse.PrefixStore(), set(), tokenizer.pad_token_id)
     budget = args.steps + 20  # never stops inside the timed steps
     for row in range(args.rows):
@@ -63,7 +71,7 @@ def main() -> None:
                 for _ in range(5):
                     slots.step()
             print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=20))
-    print(f"model dtype {next(model.parameters()).dtype}, {args.rows} rows, {args.context}-token context, "
+    print(f"model dtype {next(model.parameters()).dtype}, compile {args.compile}, {args.rows} rows, {args.context}-token context, "
           f"{torch.get_num_threads()} threads: {step_s * 1e3:.1f} ms a decode step")
     print(f"decode_ceiling_tokens_per_s={args.rows / step_s:.1f}")
 
