@@ -8,10 +8,12 @@ the warm start (made once from 8 expert episodes and cached in runs/step_time/ad
 
     rollout_tokens_per_s=<policy tokens sampled per second of rollout wall time>
     limit_fraction=<the update's FLOPs at 6 * params * tokens / step time, over this machine's bf16 matmul rate>
+                   (tokens: those of the rows the update ran; rows whose advantage is 0 everywhere are skipped)
     grpo_step_s=<mean wall seconds of one GRPO step>
 
     python bench/step_time.py                       # ~4 min on 2 CPU cores
     python bench/step_time.py --bf16 false          # the fp32 path, for a side-by-side
+    python bench/step_time.py -- --skip_zero_advantage_rows false   # any trainer flag after --
 Goal (issue #18): grpo_step_s <= 30 and rollout_tokens_per_s >= 150 on 2 cores.
 """
 
