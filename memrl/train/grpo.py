@@ -270,12 +270,14 @@ class MemoryGRPOTrainer(GRPOTrainer):
         chunks = microbatch.plan(inputs, self.args.update_tokens_per_forward, rows=keep,
                                  shared=self._max_over_processes if several else None)
         rows_total = inputs["prompt_ids"].size(0)
-        skipped = 0.0 if keep is None else 1.0 - float(keep.sum()) / max(rows_total, 1)
+        row_tokens = inputs["prompt_mask"].sum(1) + inputs["completion_mask"].sum(1)
+        if keep is not None:
+            row_tokens = row_tokens[keep.to(row_tokens.device)]
+        skipped = 1.0 - row_tokens.numel() / max(rows_total, 1)
         self._metrics["train"]["update/skipped_row_share"].append(skipped)
-        kept = slice(None) if keep is None else keep.to(inputs["prompt_mask"].device)
-        trained = inputs["prompt_mask"][kept].sum() + inputs["completion_mask"][kept].sum()
-        self.profile["trained_rows"] = self.profile.get("trained_rows", 0.0) + float(rows_total * (1.0 - skipped))
-        self.profile["trained_tokens"] = self.profile.get("trained_tokens", 0.0) + float(trained)
+        # What the update ran, for bench/step_time.py (a generation batch's sum over its calls).
+        self.profile["trained_rows"] = self.profile.get("trained_rows", 0.0) + row_tokens.numel()
+        self.profile["trained_tokens"] = self.profile.get("trained_tokens", 0.0) + float(row_tokens.sum())
         done = 0.0
         for i, (rows, p_w, c_w) in enumerate(chunks):
             chunk = microbatch.take(inputs, rows, p_w, c_w)
