@@ -98,6 +98,8 @@ def load_model_and_tokenizer(name_or_path: str | os.PathLike | None = None, *, d
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from memrl.models.attention import use_packed_decode
+
     path = resolve_model(name_or_path)
     device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     try:
@@ -114,6 +116,7 @@ def load_model_and_tokenizer(name_or_path: str | os.PathLike | None = None, *, d
         raise UserError(f"could not load model {path!r}: not a local folder and not fetched from the "
                         f"Hugging Face Hub ({reason})") from exc
     model.to(device)
+    use_packed_decode(model)  # CPU decode steps: packed GQA heads, not torch's slower GQA kernel
     prepare_tokenizer(tokenizer)
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
