@@ -50,7 +50,8 @@ def use_packed_decode(model: Any) -> bool:
     config = getattr(model, "config", None)
     if config is None or getattr(config, "_attn_implementation", None) != "sdpa":
         return False
-    if next(model.parameters()).device.type != "cpu":
+    compatible = getattr(type(model), "is_backend_compatible", None)  # models that call transformers' attention
+    if compatible is None or not compatible() or next(model.parameters()).device.type != "cpu":
         return False
     model.set_attn_implementation(register())
     return True
