@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +33,9 @@ def _update(tmp_path, algorithm: str, update_tokens: int) -> dict[str, str]:
            "--fp32", "--optim", "sgd", "--update-tokens", str(update_tokens)]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
-    ranks = dict(line.split(" ", 1) for line in p.stdout.splitlines() if line.startswith("rank="))
+    # Anywhere in the output, not only at a line's start: the two processes share the pipe, and
+    # rank 1's line once landed right after rank 0's Trainer summary, before its newline.
+    ranks = dict(re.findall(r"(rank=\d) (update_norm=\S+ update_projection=\S+)", p.stdout))
     assert set(ranks) == {"rank=0", "rank=1"}, p.stdout
     return ranks
 
