@@ -33,9 +33,10 @@ def _update(tmp_path, algorithm: str, update_tokens: int) -> dict[str, str]:
            "--fp32", "--optim", "sgd", "--update-tokens", str(update_tokens)]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
-    # Anywhere in the output, not only at a line's start: the two processes share the pipe, and
-    # rank 1's line once landed right after rank 0's Trainer summary, before its newline.
-    ranks = dict(re.findall(r"(rank=\d) (update_norm=\S+ update_projection=\S+)", p.stdout))
+    # Anywhere in the output and only the numbers: the two processes share the pipe, and one's
+    # Trainer summary has landed right before and right after the other's line, with no newline.
+    number = r"-?\d\.\d+e[-+]\d+"
+    ranks = dict(re.findall(rf"(rank=\d) (update_norm={number} update_projection={number})", p.stdout))
     assert set(ranks) == {"rank=0", "rank=1"}, p.stdout
     return ranks
 
