@@ -2,13 +2,14 @@
 
 For a single query token transformers runs grouped-query attention two ways: with an attention
 mask it packs the query heads that share a key/value head into one batch of queries
-(``pack_gqa``); without one (every row of the batch the same length, e.g. the G samples of a
-task in their first turn) it calls torch's kernel with ``enable_gqa=True``. On a CPU that kernel
-is several times slower than the packed call: 3.1 ms against 0.56 ms for 8 rows x 600 keys x
-9/3 heads of SmolLM2-135M on a 2-core AVX512-BF16 machine, 30 times per decode step (session 21,
-``bench/decode_step.py``). Here a decode step on a CPU always gets a mask (all ones where
-transformers had none), so it always takes the packed path. Everything else, prefill and the
-training forward included, is transformers' SDPA unchanged.
+(``pack_gqa``); without one (every row of the batch the same length, or one row alone) it calls
+torch's kernel with ``enable_gqa=True``. On a CPU that kernel can be several times slower than the
+packed call: 3.1 ms against 0.56 ms a layer for 8 rows x 600 keys x 9/3 heads of SmolLM2-135M on a
+2-core AVX512-BF16 machine without AMX (session 21, bench/results/step_time.txt). Here a decode
+step on a CPU always gets a mask (all ones where transformers had none), so it always takes the
+packed path. Everything else, prefill and the training forward included, is transformers' SDPA
+unchanged. Measured there: one row decoding alone 55.1 -> 45.5 ms a step; the rollout's continuous
+batch, whose rows nearly always differ in length, unchanged.
 """
 
 from __future__ import annotations
