@@ -5,7 +5,8 @@ merged-LoRA rollout copies are plain weights of the same size), puts --rows requ
 prompt tokens into the continuous batch (`memrl.rollout.backends.continuous`), the longest
 --context tokens and each next one 8 fewer (rows of different lengths, as in a rollout: a padding
 mask; --same_length gives every row --context tokens and no mask), and times --steps decode
-steps after a warm-up: the forward of every row, then sampling one token per row at temperature 1. With --profile it prints torch.profiler's op table over 5 steps.
+steps after a warm-up: the forward of every row, then sampling one token per row at temperature 1.
+With --profile it prints torch.profiler's op table over 5 steps.
 
 A rollout can sample at most rows / step time tokens per second: every row live in every step,
 no prefill, no env. The rollout's own figure (`bench/step_time.py`) is below that ceiling by
