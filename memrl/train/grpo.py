@@ -24,7 +24,9 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import entropy_from_logits, selective_log_softmax, use_adapter
 
 from memrl.env.registry import make
+from memrl.errors import UserError
 from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_backend, save_trajectories
+from memrl.rollout.engine import RolloutStats
 from memrl.rollout.segments import Trajectory
 from memrl.rollout.summary import summarize
 from memrl.models.precision import bf16_lora
@@ -58,6 +60,16 @@ def sample_segments(rows: list[Row], group_of: Callable[[int], int], k: int, see
     for group, members in by_group.items():
         keep.update(random.Random(f"{seed}/{group}").sample(members, min(k, len(members))))
     return [row for i, row in enumerate(rows) if i in keep]
+
+
+def _flat(rewards: list[float]) -> bool:
+    """Whether a group's samples all scored the same (then every advantage in it is 0)."""
+    return max(rewards) - min(rewards) <= 1e-9
+
+
+def _summed(stats: list[RolloutStats]) -> RolloutStats:
+    """Several rollouts' stats as one (dynamic sampling's rounds)."""
+    return RolloutStats(**{f.name: sum(getattr(s, f.name) for s in stats) for f in dataclasses.fields(RolloutStats)})
 
 
 def _batch_profile(out: dict[str, Any], policy_mask: torch.Tensor, t_rollout: float, t_logps: float,
@@ -97,6 +109,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
             if train_tasks:  # a missing task column fails now, not after the first episodes
                 rewards.check_fields(list(train_tasks[0]))
         self.rewards = rewards  # None: the environment's own reward
+        self.task_pool = train_tasks  # where dynamic sampling draws fresh tasks from
         super().__init__(
             model=model,
             reward_funcs=[_scored_by_memrl],
@@ -117,21 +130,28 @@ class MemoryGRPOTrainer(GRPOTrainer):
             sampling=SamplingParams(args.max_new_tokens_per_turn, args.temperature, args.top_p or 1.0, args.top_k or 0, args.seed),
             progress="rollout" if (not args.disable_tqdm and self.accelerator.is_main_process) else False,
         )
+        if args.dynamic_sampling_rounds and (args.per_device_train_batch_size * args.steps_per_generation) % self.num_generations:
+            raise UserError(f"dynamic_sampling_rounds needs whole groups on every process: per_device_train_batch_size "
+                            f"({args.per_device_train_batch_size}) x steps_per_generation ({args.steps_per_generation}) "
+                            f"must be a multiple of num_generations ({self.num_generations})")
         self._synced_step = -1
         self.profile: dict[str, float] = {}  # the last generation batch's times and token counts
         self._loss_chunk: dict[str, Any] | None = None  # the micro-batch whose loss is being computed
 
     # -- ROLLOUT ---------------------------------------------------------------------------------
     def _rollout(self, inputs: list[dict[str, Any]]) -> list[Trajectory]:
-        rank, n = self.accelerator.process_index, len(inputs)
-        first = rank * n  # this rank's slice of the global generation batch (TRL's layout)
-        step = self.state.global_step
-        items = []
-        for i, row in enumerate(inputs):
-            g = first + i
-            # Seeds from (step, row): the same on a resumed run as on a straight one.
-            items.append((g // self.num_generations, g % self.num_generations, json.loads(row["task"]), self.args.seed * 1_000_003 + step * 10_007 + g))
-        backend = self.engine.backend
+        first = self.accelerator.process_index * len(inputs)  # this rank's slice of the global generation batch (TRL's layout)
+        G, step = self.num_generations, self.state.global_step
+        return self._play([(g // G, g % G, json.loads(row["task"]), self._sample_seed(step, g))
+                           for g, row in enumerate(inputs, start=first)])
+
+    def _sample_seed(self, step: int, g: int, round_: int = 0) -> int:
+        """Seed of global row ``g``'s episode: from (step, row, refill round), so a resumed run samples what a straight one did."""
+        return self.args.seed * 1_000_003 + step * 10_007 + g + round_ * 7_919_993
+
+    def _play(self, items: list[tuple[int, int, dict[str, Any], int]]) -> list[Trajectory]:
+        """Play ``items`` (group, sample, task, seed) on the current weights (synced once a step)."""
+        backend, step = self.engine.backend, self.state.global_step
         with unwrap_model_for_generation(
             self.model_wrapped, self.accelerator, gather_deepspeed3_params=self.args.ds3_gather_for_generation
         ) as policy:
@@ -143,8 +163,41 @@ class MemoryGRPOTrainer(GRPOTrainer):
                     self.accelerator.wait_for_everyone()
                 self._synced_step = step
             self.engine.sampling = dataclasses.replace(self.engine.sampling, seed=items[0][3])
-            trajectories = self.engine.play([self.env_factory() for _ in inputs], items)
-        return trajectories
+            return self.engine.play([self.env_factory() for _ in items], items)
+
+    def _refill_flat_groups(self, trajectories: list[Trajectory], rewards: list[float]) -> tuple[list[Trajectory], list[float]]:
+        """DAPO's dynamic sampling: a group whose samples all scored the same has advantage 0 and
+        teaches nothing, so it is replaced by a group of a fresh training task (drawn from the
+        train set by (seed, step, process, round)), for at most ``dynamic_sampling_rounds`` more
+        rollouts; a group still flat after them stays. Groups are whole on every process
+        (checked at start), so this needs no exchange between processes."""
+        G, step = self.num_generations, self.state.global_step
+        trajectories, rewards = list(trajectories), list(rewards)
+        flat = [k for k in range(len(rewards) // G) if _flat(rewards[k * G:(k + 1) * G])]
+        metrics, stats, rounds = self._metrics["train"], [self.engine.stats], 0
+        metrics["sampling/flat_groups"].append(float(len(flat)))
+        metrics["sampling/reward_before_refill"].append(sum(rewards) / len(rewards))  # "reward" is the refilled batch's
+        while flat and rounds < self.args.dynamic_sampling_rounds:
+            rounds += 1
+            rng = random.Random(f"{self.args.seed}/{step}/{self.accelerator.process_index}/{rounds}")
+            tasks = [rng.choice(self.task_pool) for _ in flat]
+            groups = [trajectories[k * G].group for k in flat]  # a refill takes its slot's place, group index and seeds
+            items = [(group, s, task, self._sample_seed(step, group * G + s, rounds)) for group, task in zip(groups, tasks) for s in range(G)]
+            fresh = self._play(items)
+            stats.append(self.engine.stats)
+            fresh_rewards = self._score(fresh)
+            still = []
+            for j, k in enumerate(flat):
+                new = slice(j * G, (j + 1) * G)
+                if _flat(fresh_rewards[new]):
+                    still.append(k)
+                else:
+                    trajectories[k * G:(k + 1) * G], rewards[k * G:(k + 1) * G] = fresh[new], fresh_rewards[new]
+            flat = still
+        self.engine.stats = _summed(stats)  # the step's profile and logs count every round
+        metrics["sampling/refill_rounds"].append(float(rounds))
+        metrics["sampling/flat_groups_left"].append(float(len(flat)))
+        return trajectories, rewards
 
     # -- REWARD ------------------------------------------------------------------------------------
     def _score(self, trajectories: list[Trajectory]) -> list[float]:
@@ -182,8 +235,10 @@ class MemoryGRPOTrainer(GRPOTrainer):
     def _generate_and_score_completions(self, inputs: list[dict[str, Any]]) -> dict[str, Any]:
         t0 = time.perf_counter()
         trajectories = self._rollout(inputs)
-        t_rollout = time.perf_counter() - t0
         rewards = self._score(trajectories)
+        if self.args.dynamic_sampling_rounds:
+            trajectories, rewards = self._refill_flat_groups(trajectories, rewards)
+        t_rollout = time.perf_counter() - t0  # every rollout of the step (and its scoring)
         advantages = self._advantages(trajectories, rewards)
         batch = self._rows(trajectories, advantages)
         return self._finish_batch(trajectories, advantages, batch, t_rollout)
