@@ -37,7 +37,8 @@ bench/results/agemem/rl_vs_sft/dynamic_sampling/README.txt):
 The same 20-step warm start as the default (batch 16, two epochs), then 10 steps of groups of 8. Over it most
 groups of 8 samples all score alike (14 of 20 in that run's first rollouts: nothing to compare), so
 `--dynamic_sampling_rounds 2` replaces them with fresh tasks' groups: 0.820 -> 0.917, paired +0.097
-[+0.037, +0.160] on 100 test tasks (one run; without the refills +0.040 [-0.010, +0.100], not shown).
+[+0.037, +0.160] on 100 test tasks (without the refills +0.040 [-0.010, +0.100], not shown); rerun at
+--seed 1: +0.087 [+0.000, +0.177], both seeds per task +0.092 [+0.040, +0.142].
 The GPU line is AgeMem's setting (K = 8).
 
 Expected result: the run prints the `memrl eval` command to compare the adapter with the untrained
