@@ -159,6 +159,8 @@ class MemRLConfig(GRPOConfig, EpisodeSettings):
             (self.segments_per_group is None or self.algorithm == "grpo", f"segments_per_group needs algorithm 'grpo' (got {self.algorithm!r}): PPO's GAE runs over every segment of a trajectory in order"),
             (self.dynamic_sampling_rounds >= 0, f"dynamic_sampling_rounds ({self.dynamic_sampling_rounds}) must be >= 0 (0 = off)"),
             (not self.dynamic_sampling_rounds or self.algorithm == "grpo", f"dynamic_sampling_rounds needs algorithm 'grpo' (got {self.algorithm!r}): PPO's advantages do not come from groups"),
+            (not self.dynamic_sampling_rounds or (self.per_device_train_batch_size * self.steps_per_generation) % self.num_generations == 0,
+             f"dynamic_sampling_rounds needs whole groups on every process: per_device_train_batch_size ({self.per_device_train_batch_size}) x steps_per_generation ({self.steps_per_generation}) must be a multiple of num_generations ({self.num_generations})"),
             (not self.dynamic_sampling_rounds or not self.curriculum, "dynamic_sampling_rounds cannot be combined with --curriculum: refills draw tasks from the whole train set, not the current stage"),
             (self.update_tokens_per_forward >= 1, f"update_tokens_per_forward ({self.update_tokens_per_forward}) must be at least 1"),
             (self.logits_chunk_tokens >= 0, f"logits_chunk_tokens ({self.logits_chunk_tokens}) must be >= 0 (0 = unchunked)"),

@@ -24,7 +24,6 @@ from trl.models import unwrap_model_for_generation
 from trl.trainer.utils import entropy_from_logits, selective_log_softmax, use_adapter
 
 from memrl.env.registry import make
-from memrl.errors import UserError
 from memrl.rollout import RolloutEngine, RolloutLimits, SamplingParams, make_backend, save_trajectories
 from memrl.rollout.engine import RolloutStats
 from memrl.rollout.segments import Trajectory
@@ -130,10 +129,6 @@ class MemoryGRPOTrainer(GRPOTrainer):
             sampling=SamplingParams(args.max_new_tokens_per_turn, args.temperature, args.top_p or 1.0, args.top_k or 0, args.seed),
             progress="rollout" if (not args.disable_tqdm and self.accelerator.is_main_process) else False,
         )
-        if args.dynamic_sampling_rounds and (args.per_device_train_batch_size * args.steps_per_generation) % self.num_generations:
-            raise UserError(f"dynamic_sampling_rounds needs whole groups on every process: per_device_train_batch_size "
-                            f"({args.per_device_train_batch_size}) x steps_per_generation ({args.steps_per_generation}) "
-                            f"must be a multiple of num_generations ({self.num_generations})")
         self._synced_step = -1
         self.profile: dict[str, float] = {}  # the last generation batch's times and token counts
         self._loss_chunk: dict[str, Any] | None = None  # the micro-batch whose loss is being computed
@@ -170,7 +165,7 @@ class MemoryGRPOTrainer(GRPOTrainer):
         teaches nothing, so it is replaced by a group of a fresh training task (drawn from the
         train set by (seed, step, process, round)), for at most ``dynamic_sampling_rounds`` more
         rollouts; a group still flat after them stays. Groups are whole on every process
-        (checked at start), so this needs no exchange between processes."""
+        (the config checks it), so this needs no exchange between processes."""
         G, step = self.num_generations, self.state.global_step
         trajectories, rewards = list(trajectories), list(rewards)
         flat = [k for k in range(len(rewards) // G) if _flat(rewards[k * G:(k + 1) * G])]
